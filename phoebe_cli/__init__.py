@@ -1,0 +1,3 @@
+"""phoebe: run a Flux-managed Kubernetes cluster from the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from phoebe_cli.cli.main import main
+
+main()

@@ -1,0 +1,188 @@
+"""The options every command shares, declared once.
+
+``cluster_command`` adds them to a command's signature, so ``phoebe check --context x`` and
+``phoebe --context x check`` both work, as they do in kubectl; a value given after the command
+wins over one given before it.
+
+No ``from __future__ import annotations`` here: Typer reads these annotations at runtime.
+"""
+
+import functools
+import inspect
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+DEFAULT_FLUX_NAMESPACE = "flux-system"
+FLUX_NAMESPACE_ENV = "FLUX_SYSTEM_NAMESPACE"
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """Options shared by every command, merged from before and after the command name."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    flux_namespace: str = DEFAULT_FLUX_NAMESPACE
+    request_timeout: float | None = None
+    no_color: bool = False
+    verbose: int = 0
+    namespace: str | None = None
+    all_namespaces: bool = False
+
+
+KubeconfigOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kubeconfig",
+        help="Kubeconfig file(s) to use. (default: $KUBECONFIG, else ~/.kube/config)",
+        show_default=False,
+        rich_help_panel="Cluster",
+    ),
+]
+ContextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--context",
+        help="Kubeconfig context to use. (default: the current context)",
+        show_default=False,
+        rich_help_panel="Cluster",
+    ),
+]
+FluxNamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--flux-namespace",
+        help=(
+            "Namespace the Flux controllers run in. "
+            f"(default: ${FLUX_NAMESPACE_ENV}, else {DEFAULT_FLUX_NAMESPACE})"
+        ),
+        show_default=False,
+        rich_help_panel="Cluster",
+    ),
+]
+RequestTimeoutOption = Annotated[
+    float | None,
+    typer.Option(
+        "--request-timeout",
+        help="Seconds to wait for each API request. (default: 60, connect 10)",
+        min=0.1,
+        show_default=False,
+        rich_help_panel="Cluster",
+    ),
+]
+NoColorOption = Annotated[
+    bool,
+    typer.Option("--no-color", help="No colour in the output (also: NO_COLOR=1).", rich_help_panel="Output"),
+]
+VerboseOption = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="Show more detail; errors add their cause.",
+        rich_help_panel="Output",
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        help="Only objects in this namespace.",
+        show_default=False,
+        rich_help_panel="Selection",
+    ),
+]
+AllNamespacesOption = Annotated[
+    bool,
+    typer.Option("--all-namespaces", "-A", help="Objects in every namespace.", rich_help_panel="Selection"),
+]
+
+_SHARED: tuple[tuple[str, Any, Any], ...] = (
+    ("kubeconfig", KubeconfigOption, None),
+    ("context", ContextOption, None),
+    ("flux_namespace", FluxNamespaceOption, None),
+    ("request_timeout", RequestTimeoutOption, None),
+    ("no_color", NoColorOption, False),
+    ("verbose", VerboseOption, 0),
+)
+_NAMESPACED: tuple[tuple[str, Any, Any], ...] = (
+    ("namespace", NamespaceOption, None),
+    ("all_namespaces", AllNamespacesOption, False),
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_CTX = "phoebe_typer_context"
+
+
+def root_options(
+    kubeconfig: str | None,
+    context: str | None,
+    flux_namespace: str | None,
+    request_timeout: float | None,
+    no_color: bool,
+    verbose: int,
+) -> GlobalOptions:
+    return GlobalOptions(
+        kubeconfig=kubeconfig,
+        context=context,
+        flux_namespace=flux_namespace or os.environ.get(FLUX_NAMESPACE_ENV) or DEFAULT_FLUX_NAMESPACE,
+        request_timeout=request_timeout,
+        no_color=no_color,
+        verbose=verbose,
+    )
+
+
+def cluster_command(*, namespaced: bool = False) -> Callable[[F], F]:
+    """Give a command the shared options; it receives them merged as ``options: GlobalOptions``."""
+    extra = _SHARED + (_NAMESPACED if namespaced else ())
+
+    def decorate(func: F) -> F:
+        signature = inspect.signature(func)
+        own = [p for p in signature.parameters.values() if p.name != "options"]
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+            for name, annotation, default in extra
+        ]
+        # Typer passes the click context to a parameter annotated typer.Context.
+        added.append(inspect.Parameter(_CTX, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context))
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = kwargs.pop(_CTX)
+            given = {name: kwargs.pop(name) for name, _, _ in extra}
+            return func(*args, options=_merge(ctx, given), **kwargs)
+
+        wrapper.__signature__ = signature.replace(parameters=own + added)  # type: ignore[attr-defined]
+        annotations = {k: v for k, v in func.__annotations__.items() if k != "options"}
+        annotations.update({name: annotation for name, annotation, _ in extra})
+        annotations[_CTX] = typer.Context
+        wrapper.__annotations__ = annotations
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _merge(ctx: Any, given: dict[str, Any]) -> GlobalOptions:
+    """Options after the command name override those before it (kept in the Typer context)."""
+    base = GlobalOptions()
+    while ctx is not None:
+        if isinstance(ctx.obj, GlobalOptions):
+            base = ctx.obj
+            break
+        ctx = ctx.parent
+    changes: dict[str, Any] = {}
+    for name, value in given.items():
+        if name in ("no_color", "all_namespaces"):
+            if value:
+                changes[name] = True
+        elif name == "verbose":
+            changes[name] = max(base.verbose, value)
+        elif value is not None:
+            changes[name] = value
+    return replace(base, **changes)
