@@ -54,9 +54,7 @@ def build_app() -> typer.Typer:
         verbose: VerboseOption = 0,
         version: Annotated[
             bool,
-            typer.Option(
-                "--version", help="Print phoebe's version and exit.", callback=_show_version, is_eager=True
-            ),
+            typer.Option("--version", help="Print phoebe's version and exit.", callback=_show_version, is_eager=True),
         ] = False,
     ) -> None:
         ctx.obj = root_options(kubeconfig, context, flux_namespace, request_timeout, no_color, verbose)

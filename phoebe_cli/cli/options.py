@@ -57,8 +57,7 @@ FluxNamespaceOption = Annotated[
     typer.Option(
         "--flux-namespace",
         help=(
-            "Namespace the Flux controllers run in. "
-            f"(default: ${FLUX_NAMESPACE_ENV}, else {DEFAULT_FLUX_NAMESPACE})"
+            f"Namespace the Flux controllers run in. (default: ${FLUX_NAMESPACE_ENV}, else {DEFAULT_FLUX_NAMESPACE})"
         ),
         show_default=False,
         rich_help_panel="Cluster",

@@ -155,8 +155,7 @@ def problems_of(
         if namespace_exists is False:
             found.append(f"namespace {flux_namespace} does not exist")
         found.append(
-            f"no Flux controllers in namespace {flux_namespace} "
-            f"(Deployments labelled {PART_OF_FLUX_SELECTOR})"
+            f"no Flux controllers in namespace {flux_namespace} (Deployments labelled {PART_OF_FLUX_SELECTOR})"
         )
     for controller in controllers:
         if not controller.ready:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -85,20 +86,29 @@ class KubeClient:
         self.access = access
         self.settings = settings or ClientSettings()
         self._gate = asyncio.Semaphore(self.settings.max_in_flight)
-        timeout = httpx.Timeout(self.settings.request_timeout, connect=self.settings.connect_timeout)
-        extensions_headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        self._http = httpx.AsyncClient(
-            base_url=access.server,
-            http2=True,
-            verify=_ssl_context(access),
-            auth=_Auth(access),
-            timeout=timeout,
-            headers=extensions_headers,
-            proxy=access.proxy,
+        self._ssl = _ssl_context(access)
+        self._http = self._new_http(http2=True)
+        self._http1: httpx.AsyncClient | None = None
+        self.requests_sent = 0
+
+    def _new_http(self, *, http2: bool) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.access.server,
+            http2=http2,
+            verify=self._ssl,
+            auth=_Auth(self.access),
+            timeout=httpx.Timeout(self.settings.request_timeout, connect=self.settings.connect_timeout),
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            proxy=self.access.proxy,
             trust_env=False,
             limits=httpx.Limits(max_connections=self.settings.max_in_flight, max_keepalive_connections=8),
         )
-        self.requests_sent = 0
+
+    def _fallback(self) -> httpx.AsyncClient:
+        """An HTTP/1.1 client, for answers HTTP/2 cannot deliver (see ``request``)."""
+        if self._http1 is None:
+            self._http1 = self._new_http(http2=False)
+        return self._http1
 
     async def __aenter__(self) -> Self:
         return self
@@ -108,6 +118,8 @@ class KubeClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        if self._http1 is not None:
+            await self._http1.aclose()
 
     def _extensions(self) -> dict[str, Any]:
         if self.access.tls_server_name:
@@ -137,11 +149,12 @@ class KubeClient:
             headers["Content-Type"] = content_type
             content = json.dumps(body).encode()
         query = {k: _query_value(v) for k, v in (params or {}).items()}
+        http = self._http
         for attempt in range(MAX_THROTTLE_RETRIES + 1):
             async with self._gate:
                 try:
                     self.requests_sent += 1
-                    response = await self._http.request(
+                    response = await http.request(
                         method,
                         path,
                         params=query,
@@ -149,6 +162,14 @@ class KubeClient:
                         headers=headers,
                         extensions=self._extensions(),
                     )
+                except httpx.RemoteProtocolError as exc:
+                    # The API server closes HTTP/2 connections of unauthenticated clients with
+                    # GOAWAY after one request, and httpcore then loses even the answered
+                    # stream. Ask again over HTTP/1.1, where the 401 arrives intact.
+                    if http is self._http and _connection_terminated(exc):
+                        http = self._fallback()
+                        continue
+                    raise _transport_error(exc, self.access.server) from exc
                 except httpx.HTTPError as exc:
                     raise _transport_error(exc, self.access.server) from exc
             if response.status_code == 429 and attempt < MAX_THROTTLE_RETRIES:
@@ -180,9 +201,7 @@ class KubeClient:
         params: Mapping[str, str | int | bool] | None = None,
         what: str | None = None,
     ) -> JSON:
-        response = await self.request(
-            method, path, params=params, body=body, content_type=content_type, what=what
-        )
+        response = await self.request(method, path, params=params, body=body, content_type=content_type, what=what)
         return _json_body(response)
 
     async def list_all(
@@ -230,6 +249,10 @@ class KubeClient:
             raise _transport_error(exc, self.access.server) from exc
 
 
+def _connection_terminated(exc: httpx.RemoteProtocolError) -> bool:
+    return any("ConnectionTerminated" in str(cause) for cause in _causes(exc))
+
+
 def _query_value(value: str | int | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -272,7 +295,7 @@ def _status_error(response: httpx.Response, what: str) -> ClusterError:
         text = response.text.strip()
         message = text.splitlines()[0][:200] if text else None
     detail = f"HTTP {code} {response.request.method} {response.request.url}"
-    suffix = f": {message}" if message else ""
+    suffix = f": {message}" if message and message != reason else ""
     if code == 401:
         return AuthenticationFailed(
             f"the cluster rejected the credentials (401 Unauthorized){suffix}",
@@ -281,13 +304,9 @@ def _status_error(response: httpx.Response, what: str) -> ClusterError:
             detail=detail,
         )
     if code == 403:
-        return Forbidden(
-            f"forbidden: {message or what}", reason=reason or "Forbidden", code=code, detail=detail
-        )
+        return Forbidden(f"forbidden: {message or what}", reason=reason or "Forbidden", code=code, detail=detail)
     if code == 404:
-        return NotFound(
-            f"not found: {message or what}", reason=reason or "NotFound", code=code, detail=detail
-        )
+        return NotFound(f"not found: {message or what}", reason=reason or "NotFound", code=code, detail=detail)
     if code == 429:
         return ClusterUnreachable(
             f"the API server is throttling requests (429 TooManyRequests){suffix}",
@@ -310,32 +329,30 @@ def _status_error(response: httpx.Response, what: str) -> ClusterError:
     )
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 def _transport_error(exc: httpx.HTTPError, server: str) -> ClusterError:
     """Connection, DNS, TLS and timeout failures as one line naming the server."""
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return ClusterUnreachable(
-                f"TLS verification failed for {server}: {cause.verify_message or cause.reason}",
-                detail=repr(exc),
-            )
-        if isinstance(cause, ssl.SSLError):
-            return ClusterUnreachable(
-                f"TLS handshake with {server} failed: {cause.reason or cause}", detail=repr(exc)
-            )
-        cause = cause.__cause__ or cause.__context__
     text = str(exc) or type(exc).__name__
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            why = cause.verify_message or cause.reason
+            return ClusterUnreachable(f"TLS verification failed for {server}: {why}", detail=text)
+        if isinstance(cause, ssl.SSLError):
+            return ClusterUnreachable(f"TLS handshake with {server} failed: {cause.reason or cause}", detail=text)
+        if isinstance(cause, socket.gaierror):
+            return ClusterUnreachable(f"cannot reach the cluster at {server}: host name not found", detail=text)
+        if isinstance(cause, ConnectionRefusedError):
+            return ClusterUnreachable(f"cannot reach the cluster at {server}: connection refused", detail=text)
     if isinstance(exc, httpx.ConnectTimeout):
         return ClusterUnreachable(f"cannot reach the cluster at {server}: connection timed out", detail=text)
     if isinstance(exc, httpx.TimeoutException):
         return ClusterUnreachable(f"the cluster at {server} did not answer in time", detail=text)
-    lowered = text.lower()
-    if (
-        "name or service not known" in lowered
-        or "nodename nor servname" in lowered
-        or "name resolution" in lowered
-    ):
-        return ClusterUnreachable(f"cannot reach the cluster at {server}: host name not found", detail=text)
-    if "connection refused" in lowered or "connect call failed" in lowered:
-        return ClusterUnreachable(f"cannot reach the cluster at {server}: connection refused", detail=text)
     return ClusterUnreachable(f"cannot reach the cluster at {server}: {text}", detail=text)

@@ -187,9 +187,7 @@ def _load_kubeconfig(paths: str, context: str | None) -> ClusterAccess:
     previous_level = root.level
     root.setLevel(logging.WARNING)
     try:
-        loader = kube_config.KubeConfigLoader(
-            config_dict=config, active_context=chosen, config_base_path=None
-        )
+        loader = kube_config.KubeConfigLoader(config_dict=config, active_context=chosen, config_base_path=None)
         creds = _Credentials()
         loader.load_and_set(creds)
     except ConfigException as exc:
@@ -210,6 +208,9 @@ def _load_kubeconfig(paths: str, context: str | None) -> ClusterAccess:
     def reload() -> None:
         loader.load_and_set(creds)
 
+    # Only credentials that come from somewhere else can change between two requests.
+    refreshable = bool(user) and any(k in user for k in ("exec", "auth-provider", "tokenFile"))
+
     return ClusterAccess(
         server=creds.host.rstrip("/"),
         context=str(chosen),
@@ -220,7 +221,7 @@ def _load_kubeconfig(paths: str, context: str | None) -> ClusterAccess:
         tls_server_name=creds.tls_server_name,
         proxy=creds.proxy,
         _credentials=creds,
-        _reload=reload,
+        _reload=reload if refreshable else None,
     )
 
 

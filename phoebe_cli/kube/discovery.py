@@ -101,9 +101,7 @@ def _from_aggregated(answer: JSON, wanted: set[str]) -> dict[tuple[str, str], Se
     return {key: entry.served(*key) for key, entry in found.items()}
 
 
-async def _from_legacy(
-    kube: KubeClient, groups_doc: JSON, wanted: set[str]
-) -> dict[tuple[str, str], ServedKind]:
+async def _from_legacy(kube: KubeClient, groups_doc: JSON, wanted: set[str]) -> dict[tuple[str, str], ServedKind]:
     requests: list[tuple[str, str]] = []
     for group_doc in groups_doc.get("groups") or []:
         group = group_doc.get("name", "")
@@ -126,9 +124,7 @@ async def _from_legacy(
             name = resource.get("name", "")
             if "/" in name:  # subresources such as kustomizations/status
                 continue
-            entry = found.setdefault(
-                (group, resource.get("kind", "")), _Found(name, bool(resource.get("namespaced")))
-            )
+            entry = found.setdefault((group, resource.get("kind", "")), _Found(name, bool(resource.get("namespaced"))))
             entry.versions.append(version)
     return {key: entry.served(*key) for key, entry in found.items()}
 

@@ -107,9 +107,7 @@ def verdict(report: CheckReport) -> Text:
     if report.state is InstallState.HEALTHY:
         return Text.assemble((symbols.OK, symbols.STYLE_OK), " Flux is installed and healthy")
     if report.state is InstallState.NOT_INSTALLED:
-        return Text.assemble(
-            (symbols.FAILED, symbols.STYLE_FAILED), " Flux is not installed: no Flux CRDs are served"
-        )
+        return Text.assemble((symbols.FAILED, symbols.STYLE_FAILED), " Flux is not installed: no Flux CRDs are served")
     count = len(report.problems)
     text = Text.assemble(
         (symbols.FAILED, symbols.STYLE_FAILED),

@@ -78,16 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--dir", type=Path, default=default_dir(), help="state directory (default: %(default)s)"
-    )
+    parser.add_argument("--dir", type=Path, default=default_dir(), help="state directory (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("build", help="build or reuse the binaries").set_defaults(run=cmd_build)
     up = commands.add_parser("up", help="start a control plane detached")
     up.add_argument("--crds", choices=("newest", "older", "none"), default="newest")
-    up.add_argument(
-        "--sample", action="store_true", help="load the sample GitOps repository with scenario statuses"
-    )
+    up.add_argument("--sample", action="store_true", help="load the sample GitOps repository with scenario statuses")
     up.set_defaults(run=cmd_up)
     commands.add_parser("down", help="stop it").set_defaults(run=cmd_down)
     commands.add_parser("env", help="print the export line").set_defaults(run=cmd_env)

@@ -6,6 +6,7 @@ API server over HTTP; it is not phoebe's client and shares no code with it on pu
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -27,9 +28,7 @@ class ApiError(RuntimeError):
         except ValueError:
             self.reason = None
             message = response.text
-        super().__init__(
-            f"{response.request.method} {response.request.url.path}: {response.status_code} {message}"
-        )
+        super().__init__(f"{response.request.method} {response.request.url.path}: {response.status_code} {message}")
 
 
 class Api:
@@ -40,7 +39,7 @@ class Api:
         self.http = httpx.Client(
             base_url=server,
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            verify=str(ca_file),
+            verify=ssl.create_default_context(cafile=str(ca_file)),
             timeout=30,
         )
         self._resources: dict[tuple[str, str], tuple[str, bool]] = {}
@@ -160,17 +159,13 @@ class Api:
 
     def service_account_token(self, namespace: str, name: str, seconds: int = 3600) -> str:
         """A token for a ServiceAccount from the TokenRequest API (created if missing)."""
-        self.apply(
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}}
-        )
+        self.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
         request = {
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenRequest",
             "spec": {"expirationSeconds": seconds},
         }
-        answer = self._call(
-            "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", json=request
-        ).json()
+        answer = self._call("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token", json=request).json()
         return str(answer["status"]["token"])
 
     def wait_established(self, crd_names: Iterable[str], timeout: float = 60) -> None:
@@ -179,9 +174,7 @@ class Api:
         while pending and time.monotonic() < deadline:
             for name in sorted(pending):
                 crd = self.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, name)
-                conditions = {
-                    c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []
-                }
+                conditions = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
                 if conditions.get("Established") == "True":
                     pending.discard(name)
             if pending:

@@ -96,9 +96,7 @@ def _kube_ldflags(version: str) -> tuple[str, ...]:
 
 def kube_apiserver_program() -> GoProgram:
     base = GoProgram("kube-apiserver", "kube", "k8s.io/kubernetes/cmd/kube-apiserver", "k8s.io/kubernetes")
-    return GoProgram(
-        base.name, base.module_dir, base.package, base.version_module, _kube_ldflags(base.version())
-    )
+    return GoProgram(base.name, base.module_dir, base.package, base.version_module, _kube_ldflags(base.version()))
 
 
 def etcd_program() -> GoProgram:
@@ -131,9 +129,7 @@ def ensure_program(program: GoProgram) -> Path:
         if target.exists():
             return target
         go = go_binary()
-        log(
-            f"building {program.name} {program.version()} from the Go module proxy (first time only; minutes)"
-        )
+        log(f"building {program.name} {program.version()} from the Go module proxy (first time only; minutes)")
         started = time.monotonic()
         partial = target_dir / f".{program.name}.partial"
         target_dir.mkdir(parents=True, exist_ok=True)

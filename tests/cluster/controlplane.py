@@ -14,6 +14,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -163,9 +164,7 @@ class ControlPlane:
         except BaseException:
             self.stop()
             raise
-        self.kubeconfig.write_text(
-            yaml.safe_dump(kubeconfig_document(self.server, self.ca_file, self.admin_token))
-        )
+        self.kubeconfig.write_text(yaml.safe_dump(kubeconfig_document(self.server, self.ca_file, self.admin_token)))
         log(f"control plane ready at {self.server} in {time.monotonic() - started:.1f}s")
         return self
 
@@ -198,7 +197,10 @@ class ControlPlane:
             if self.ca_file.exists():
                 try:
                     answer = httpx.get(
-                        f"{self.server}/readyz", headers=headers, verify=str(self.ca_file), timeout=2
+                        f"{self.server}/readyz",
+                        headers=headers,
+                        verify=ssl.create_default_context(cafile=str(self.ca_file)),
+                        timeout=2,
                     )
                     if answer.status_code == 200:
                         return
