@@ -209,7 +209,7 @@ def _load_kubeconfig(paths: str, context: str | None) -> ClusterAccess:
         loader.load_and_set(creds)
 
     # Only credentials that come from somewhere else can change between two requests.
-    refreshable = bool(user) and any(k in user for k in ("exec", "auth-provider", "tokenFile"))
+    refreshable = user is not None and any(k in user for k in ("exec", "auth-provider", "tokenFile"))
 
     return ClusterAccess(
         server=creds.host.rstrip("/"),
