@@ -40,7 +40,7 @@ def build_app() -> typer.Typer:
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
-        rich_markup_mode="rich",
+        rich_markup_mode=None,
     )
 
     @app.callback()

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
     def check_command(
         *,
         output: Annotated[
-            CheckOutput, typer.Option("--output", "-o", help="Output format.", rich_help_panel="Output")
+            CheckOutput, typer.Option("--output", "-o", metavar="text|json|yaml", help="Output format.")
         ] = CheckOutput.TEXT,
         options: GlobalOptions,
     ) -> int:

@@ -47,7 +47,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as error:  # Click usage errors: bad flags, missing arguments
-        terminal.error(_usage_line(error))
+        terminal.error(_usage_line(error, _command_named(command, args)))
         return int(getattr(error, "exit_code", ExitCode.USAGE))
     except BrokenPipeError:
         _silence_stdout()
@@ -64,11 +64,20 @@ def run(argv: Sequence[str] | None = None) -> int:
     return int(ExitCode.OK)
 
 
-def _usage_line(error: Exception) -> str:
+def _command_named(group: object, args: Sequence[str]) -> str:
+    """The command path a usage error is about, for the "see --help" hint."""
+    commands = getattr(group, "commands", {}) or {}
+    for arg in args:
+        if arg in commands:
+            return f"phoebe {arg}"
+    return "phoebe"
+
+
+def _usage_line(error: Exception, fallback_path: str) -> str:
     message = error.format_message() if hasattr(error, "format_message") else str(error)
     ctx = getattr(error, "ctx", None)
-    command_path = getattr(ctx, "command_path", "phoebe") if ctx is not None else "phoebe"
-    return f"{message} (see '{command_path} --help')"
+    command_path = getattr(ctx, "command_path", None) if ctx is not None else None
+    return f"{message} (see '{command_path or fallback_path} --help')"
 
 
 def _silence_stdout() -> None:

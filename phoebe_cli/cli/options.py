@@ -38,44 +38,44 @@ KubeconfigOption = Annotated[
     str | None,
     typer.Option(
         "--kubeconfig",
+        metavar="PATH",
         help="Kubeconfig file(s) to use. (default: $KUBECONFIG, else ~/.kube/config)",
         show_default=False,
-        rich_help_panel="Cluster",
     ),
 ]
 ContextOption = Annotated[
     str | None,
     typer.Option(
         "--context",
+        metavar="NAME",
         help="Kubeconfig context to use. (default: the current context)",
         show_default=False,
-        rich_help_panel="Cluster",
     ),
 ]
 FluxNamespaceOption = Annotated[
     str | None,
     typer.Option(
         "--flux-namespace",
+        metavar="NAMESPACE",
         help=(
             f"Namespace the Flux controllers run in. (default: ${FLUX_NAMESPACE_ENV}, else {DEFAULT_FLUX_NAMESPACE})"
         ),
         show_default=False,
-        rich_help_panel="Cluster",
     ),
 ]
 RequestTimeoutOption = Annotated[
     float | None,
     typer.Option(
         "--request-timeout",
+        metavar="SECONDS",
         help="Seconds to wait for each API request. (default: 60, connect 10)",
         min=0.1,
         show_default=False,
-        rich_help_panel="Cluster",
     ),
 ]
 NoColorOption = Annotated[
     bool,
-    typer.Option("--no-color", help="No colour in the output (also: NO_COLOR=1).", rich_help_panel="Output"),
+    typer.Option("--no-color", help="No colour in the output (also: NO_COLOR=1)."),
 ]
 VerboseOption = Annotated[
     int,
@@ -83,8 +83,8 @@ VerboseOption = Annotated[
         "--verbose",
         "-v",
         count=True,
+        show_default=False,
         help="Show more detail; errors add their cause.",
-        rich_help_panel="Output",
     ),
 ]
 NamespaceOption = Annotated[
@@ -94,12 +94,11 @@ NamespaceOption = Annotated[
         "-n",
         help="Only objects in this namespace.",
         show_default=False,
-        rich_help_panel="Selection",
     ),
 ]
 AllNamespacesOption = Annotated[
     bool,
-    typer.Option("--all-namespaces", "-A", help="Objects in every namespace.", rich_help_panel="Selection"),
+    typer.Option("--all-namespaces", "-A", help="Objects in every namespace."),
 ]
 
 _SHARED: tuple[tuple[str, Any, Any], ...] = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,6 +28,8 @@ def run_on_cluster(options: GlobalOptions, usecase: Callable[[Session], Awaitabl
         flux_namespace=options.flux_namespace,
         request_timeout=options.request_timeout,
     )
+
+    import asyncio
 
     async def run() -> T:
         async with open_session(session_options) as session:
