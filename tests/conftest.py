@@ -17,10 +17,9 @@ import pytest
 from tests.cluster.api import Api
 from tests.cluster.build import BuildError, GoMissing
 from tests.cluster.controlplane import ControlPlane, new_workdir
-from tests.support import manifests
+from tests.support.flux_install import install_ready_controllers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FLUX_CONTROLLERS = ("source-controller", "kustomize-controller", "helm-controller", "notification-controller")
 
 
 @dataclass
@@ -72,7 +71,7 @@ class ClusterPool:
             self.clusters[crd_set] = Cluster(plane, api, crd_set)
             if crd_set != "none":
                 install_crds(api, crd_set)
-                _install_flux_controllers(api)
+                install_ready_controllers(api)
         return self.clusters[crd_set]
 
     def stop_all(self) -> None:
@@ -80,14 +79,6 @@ class ClusterPool:
             cluster.api.close()
             cluster.plane.remove()
         self.clusters.clear()
-
-
-def _install_flux_controllers(api: Api, namespace: str = "flux-system") -> None:
-    """Ready controller Deployments in flux-system, so `phoebe check` sees a healthy Flux."""
-    api.ensure_namespace(namespace)
-    for name in FLUX_CONTROLLERS:
-        deployment = api.apply(manifests.flux_controller_deployment(name, namespace))
-        api.patch_status(deployment, manifests.deployment_ready_status(deployment))
 
 
 @pytest.fixture(scope="session")

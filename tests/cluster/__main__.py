@@ -42,8 +42,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     plane = ControlPlane(workdir, attached=False).start()
     api = Api(plane.server, plane.admin_token, plane.ca_file)
     if args.crds != "none":
+        from tests.support.flux_install import install_ready_controllers
+
         install_crds(api, args.crds)
-        log(f"installed the {args.crds} Flux CRD set")
+        install_ready_controllers(api)
+        log(f"installed the {args.crds} Flux CRD set and ready controller Deployments (no controller runs)")
     if args.sample:
         from tests.support.sample import load_sample_repository
 

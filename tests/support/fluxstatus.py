@@ -74,8 +74,16 @@ def _handled(obj: Obj, token: str | None) -> Obj:
     return status
 
 
-def ready_status(obj: Obj, *, token: str | None = None, revision: str | None = None, message: str | None = None) -> Obj:
-    """What a successful reconcile leaves behind, per kind."""
+def ready_status(
+    obj: Obj,
+    *,
+    token: str | None = None,
+    revision: str | None = None,
+    message: str | None = None,
+    chart: tuple[str, str] | None = None,
+) -> Obj:
+    """What a successful reconcile leaves behind, per kind. ``chart`` is a HelmRelease's
+    (chart name, version); by default read from chart.spec."""
     kind = obj["kind"]
     generation = obj["metadata"].get("generation", 1)
     revision = revision or default_revision(obj)
@@ -87,20 +95,21 @@ def ready_status(obj: Obj, *, token: str | None = None, revision: str | None = N
         ready = condition(obj, "Ready", "True", "ReconciliationSucceeded", message or f"Applied revision: {revision}")
         status["conditions"] = [ready]
     elif kind == HELM_RELEASE:
-        chart = _chart_name(obj)
-        version = revision if not revision.startswith("main@") else "1.0.0"
+        chart_name, version = chart or _chart_of(obj)
         namespace = obj["metadata"]["namespace"]
         name = obj["metadata"]["name"]
         release_version = _release_version(obj) + 1
+        action = "install" if release_version == 1 else "upgrade"
         text = message or (
-            f"Helm upgrade succeeded for release {namespace}/{name}.v{release_version} with chart {chart}@{version}"
+            f"Helm {action} succeeded for release {namespace}/{name}.v{release_version} "
+            f"with chart {chart_name}@{version}"
         )
-        status["conditions"] = [condition(obj, "Ready", "True", "UpgradeSucceeded", text)]
+        status["conditions"] = [condition(obj, "Ready", "True", f"{action.capitalize()}Succeeded", text)]
         status["history"] = [
             {
                 "name": name,
                 "namespace": namespace,
-                "chartName": chart,
+                "chartName": chart_name,
                 "chartVersion": version,
                 "appVersion": version,
                 "configDigest": "sha256:" + hashlib.sha256(name.encode()).hexdigest(),
@@ -181,13 +190,13 @@ def progressing_status(obj: Obj, *, token: str | None = None, message: str = "Re
     return status
 
 
-def _chart_name(obj: Obj) -> str:
+def _chart_of(obj: Obj) -> tuple[str, str]:
     spec = obj.get("spec") or {}
-    chart = ((spec.get("chart") or {}).get("spec") or {}).get("chart")
-    if chart:
-        return str(chart)
+    chart = (spec.get("chart") or {}).get("spec") or {}
+    if chart.get("chart"):
+        return str(chart["chart"]), str(chart.get("version") or "1.0.0").lstrip("v~^>=<* ") or "1.0.0"
     ref = spec.get("chartRef") or {}
-    return str(ref.get("name", "chart"))
+    return str(ref.get("name", "chart")), "1.0.0"
 
 
 def _release_version(obj: Obj) -> int:

@@ -15,12 +15,12 @@ real controller's would.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import queue
 import ssl
 import threading
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,10 +77,19 @@ class Outcome:
         return cls("dependencies", revision=revision)
 
 
-@dataclass
-class _Handled:
-    token: str
-    at: float
+class _Countdown:
+    def __init__(self, count: int) -> None:
+        self.remaining = count
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        if count <= 0:
+            self.done.set()
+
+    def count_down(self) -> None:
+        with self._lock:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self.done.set()
 
 
 @dataclass
@@ -95,8 +104,8 @@ class FluxStandIn:
     _queue: queue.Queue[tuple[str, Any]] = field(default_factory=queue.Queue)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
-    _clients: list[httpx.Client] = field(default_factory=list)
-    _ready: threading.Barrier | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _main: asyncio.Task[None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def expect(self, kind: str, namespace: str, name: str, outcome: Outcome) -> None:
@@ -110,23 +119,41 @@ class FluxStandIn:
     # --- lifecycle -------------------------------------------------------------------------
     def start(self) -> FluxStandIn:
         served = [(g, k) for g, k in WATCHED if self._served(g, k)]
-        self._ready = threading.Barrier(len(served) + 1)
-        for group, kind in served:
-            thread = threading.Thread(target=self._watch, args=(group, kind), daemon=True, name=f"standin-{kind}")
-            thread.start()
-            self._threads.append(thread)
+        listed = _Countdown(len(served))
+        self._loop = asyncio.new_event_loop()
+
+        async def watch_all() -> None:
+            client = httpx.AsyncClient(
+                base_url=self.api.server,
+                headers={"Authorization": f"Bearer {self.api.token}"},
+                verify=ssl.create_default_context(cafile=self.api.ca_file),
+                timeout=httpx.Timeout(30, read=None),
+            )
+            try:
+                await asyncio.gather(*(self._watch(client, group, kind, listed) for group, kind in served))
+            finally:
+                await client.aclose()
+
+        def run_loop() -> None:
+            assert self._loop is not None
+            self._main = self._loop.create_task(watch_all())
+            with contextlib.suppress(asyncio.CancelledError):
+                self._loop.run_until_complete(self._main)
+            self._loop.close()
+
+        watcher = threading.Thread(target=run_loop, daemon=True, name="standin-watch")
+        watcher.start()
         worker = threading.Thread(target=self._work, daemon=True, name="standin-worker")
         worker.start()
-        self._threads.append(worker)
-        self._ready.wait(timeout=30)  # every watch has listed once
+        self._threads.extend([watcher, worker])
+        listed.done.wait(timeout=30)  # every watch has listed once
         return self
 
     def stop(self) -> None:
         self._stop.set()
         self._queue.put(("stop", None))
-        for client in list(self._clients):
-            with contextlib.suppress(Exception):
-                client.close()
+        if self._loop is not None and self._main is not None:
+            self._loop.call_soon_threadsafe(self._main.cancel)
         for thread in self._threads:
             thread.join(timeout=10)
 
@@ -149,36 +176,24 @@ class FluxStandIn:
         return self.api.path(f"{group}/{version}", kind)
 
     # --- watching --------------------------------------------------------------------------
-    def _watch(self, group: str, kind: str) -> None:
+    async def _watch(self, client: httpx.AsyncClient, group: str, kind: str, listed: _Countdown) -> None:
         path = self._collection(group, kind)
-        client = httpx.Client(
-            base_url=self.api.server,
-            headers={"Authorization": f"Bearer {self.api.token}"},
-            verify=ssl.create_default_context(cafile=self.api.ca_file),
-            timeout=httpx.Timeout(30, read=None),
-        )
-        self._clients.append(client)
         first = True
         while not self._stop.is_set():
             try:
-                listing = client.get(path).json()
+                listing = (await client.get(path)).json()
                 for item in listing.get("items") or []:
                     item.setdefault("kind", kind)
                     self._queue.put(("event", item))
-                if first and self._ready is not None:
+                if first:
                     first = False
-                    self._ready.wait(timeout=30)
+                    listed.count_down()
                 version = listing["metadata"]["resourceVersion"]
                 while not self._stop.is_set():
-                    params = {
-                        "watch": "1",
-                        "resourceVersion": version,
-                        "allowWatchBookmarks": "true",
-                        "timeoutSeconds": "300",
-                    }
-                    with client.stream("GET", path, params=params) as stream:
+                    params = {"watch": "1", "resourceVersion": version, "allowWatchBookmarks": "true"}
+                    async with client.stream("GET", path, params=params) as stream:
                         gone = False
-                        for line in stream.iter_lines():
+                        async for line in stream.aiter_lines():
                             if not line:
                                 continue
                             event = json.loads(line)
@@ -193,10 +208,8 @@ class FluxStandIn:
                                 self._queue.put(("deleted", obj))
                         if gone:
                             break  # re-list
-            except (httpx.HTTPError, RuntimeError, ValueError):
-                if self._stop.is_set():
-                    return
-                time.sleep(0.2)
+            except (httpx.HTTPError, KeyError, ValueError):
+                await asyncio.sleep(0.2)
 
     # --- acting ----------------------------------------------------------------------------
     def _work(self) -> None:

@@ -10,18 +10,40 @@ def test_aggregated_discovery_keeps_preference_order_per_kind() -> None:
             {
                 "metadata": {"name": "source.toolkit.fluxcd.io"},
                 "versions": [
-                    {"version": "v1", "resources": [
-                        {"resource": "gitrepositories", "responseKind": {"kind": "GitRepository"}, "scope": "Namespaced"},
-                    ]},
-                    {"version": "v1beta2", "resources": [
-                        {"resource": "gitrepositories", "responseKind": {"kind": "GitRepository"}, "scope": "Namespaced"},
-                        {"resource": "buckets", "responseKind": {"kind": "Bucket"}, "scope": "Namespaced"},
-                    ]},
+                    {
+                        "version": "v1",
+                        "resources": [
+                            {
+                                "resource": "gitrepositories",
+                                "responseKind": {"kind": "GitRepository"},
+                                "scope": "Namespaced",
+                            },
+                        ],
+                    },
+                    {
+                        "version": "v1beta2",
+                        "resources": [
+                            {
+                                "resource": "gitrepositories",
+                                "responseKind": {"kind": "GitRepository"},
+                                "scope": "Namespaced",
+                            },
+                            {"resource": "buckets", "responseKind": {"kind": "Bucket"}, "scope": "Namespaced"},
+                        ],
+                    },
                 ],
             },
-            {"metadata": {"name": "apps"}, "versions": [{"version": "v1", "resources": [
-                {"resource": "deployments", "responseKind": {"kind": "Deployment"}, "scope": "Namespaced"},
-            ]}]},
+            {
+                "metadata": {"name": "apps"},
+                "versions": [
+                    {
+                        "version": "v1",
+                        "resources": [
+                            {"resource": "deployments", "responseKind": {"kind": "Deployment"}, "scope": "Namespaced"},
+                        ],
+                    }
+                ],
+            },
         ],
     }
 

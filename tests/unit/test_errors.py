@@ -49,4 +49,9 @@ def test_a_subclass_without_its_own_entry_inherits_its_parents_code() -> None:
 
 def test_cluster_errors_keep_the_server_reason() -> None:
     error = errors.Forbidden("forbidden: nope", reason="Forbidden", code=403, detail="HTTP 403 GET /x")
-    assert (error.reason, error.code, error.detail, str(error)) == ("Forbidden", 403, "HTTP 403 GET /x", "forbidden: nope")
+    assert (error.reason, error.code, error.detail, str(error)) == (
+        "Forbidden",
+        403,
+        "HTTP 403 GET /x",
+        "forbidden: nope",
+    )

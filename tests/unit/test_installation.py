@@ -22,10 +22,14 @@ def deployment(**overrides: Any) -> dict[str, Any]:
         },
         "spec": {
             "replicas": 1,
-            "template": {"spec": {"containers": [
-                {"name": "sidecar", "image": "busybox"},
-                {"name": "manager", "image": "ghcr.io/fluxcd/kustomize-controller:v1.6.1"},
-            ]}},
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "sidecar", "image": "busybox"},
+                        {"name": "manager", "image": "ghcr.io/fluxcd/kustomize-controller:v1.6.1"},
+                    ]
+                }
+            },
         },
         "status": {"observedGeneration": 3, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1},
     }
@@ -50,9 +54,14 @@ def test_version_falls_back_to_the_image_tag() -> None:
 
 
 def test_unready_replicas_with_the_available_message() -> None:
-    report = controller_report(deployment(status__readyReplicas=0, status__conditions=[
-        {"type": "Available", "status": "False", "message": "Deployment does not have minimum availability."}
-    ]))
+    report = controller_report(
+        deployment(
+            status__readyReplicas=0,
+            status__conditions=[
+                {"type": "Available", "status": "False", "message": "Deployment does not have minimum availability."}
+            ],
+        )
+    )
     assert not report.ready
     assert report.message == "0/1 replicas ready: Deployment does not have minimum availability."
 

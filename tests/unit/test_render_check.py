@@ -22,9 +22,16 @@ def report(problems: tuple[str, ...] = ()) -> CheckReport:
             KindReport("ImagePolicy", "image.toolkit.fluxcd.io", False, (), True),
         ),
         controllers=(
-            ControllerReport("kustomize-controller", "flux-system", not problems, 1, 0 if problems else 1,
-                             "ghcr.io/fluxcd/kustomize-controller:v1.6.1", "v2.6.4",
-                             "0/1 replicas ready" if problems else "1/1 replicas ready"),
+            ControllerReport(
+                "kustomize-controller",
+                "flux-system",
+                not problems,
+                1,
+                0 if problems else 1,
+                "ghcr.io/fluxcd/kustomize-controller:v1.6.1",
+                "v2.6.4",
+                "0/1 replicas ready" if problems else "1/1 replicas ready",
+            ),
         ),
         problems=problems,
     )
@@ -56,8 +63,7 @@ def test_healthy_report_text() -> None:
 def test_unhealthy_report_lists_problems() -> None:
     text = render(check_view(report(("kustomize-controller is not ready: 0/1 replicas ready",))))
     assert text.endswith(
-        "✗ Flux is installed but not healthy (1 problem):\n"
-        "  - kustomize-controller is not ready: 0/1 replicas ready"
+        "✗ Flux is installed but not healthy (1 problem):\n  - kustomize-controller is not ready: 0/1 replicas ready"
     )
 
 
@@ -72,15 +78,32 @@ def test_document_shape_is_pinned() -> None:
         "fluxNamespace": "flux-system",
         "fluxVersion": "v2.6.4",
         "kinds": [
-            {"kind": "GitRepository", "group": "source.toolkit.fluxcd.io", "installed": True,
-             "servedVersions": ["v1", "v1beta2"], "preferredVersion": "v1"},
-            {"kind": "ImagePolicy", "group": "image.toolkit.fluxcd.io", "installed": False,
-             "servedVersions": [], "preferredVersion": None},
+            {
+                "kind": "GitRepository",
+                "group": "source.toolkit.fluxcd.io",
+                "installed": True,
+                "servedVersions": ["v1", "v1beta2"],
+                "preferredVersion": "v1",
+            },
+            {
+                "kind": "ImagePolicy",
+                "group": "image.toolkit.fluxcd.io",
+                "installed": False,
+                "servedVersions": [],
+                "preferredVersion": None,
+            },
         ],
         "controllers": [
-            {"name": "kustomize-controller", "namespace": "flux-system", "ready": True, "replicas": 1,
-             "readyReplicas": 1, "image": "ghcr.io/fluxcd/kustomize-controller:v1.6.1", "version": "v2.6.4",
-             "message": "1/1 replicas ready"},
+            {
+                "name": "kustomize-controller",
+                "namespace": "flux-system",
+                "ready": True,
+                "replicas": 1,
+                "readyReplicas": 1,
+                "image": "ghcr.io/fluxcd/kustomize-controller:v1.6.1",
+                "version": "v2.6.4",
+                "message": "1/1 replicas ready",
+            },
         ],
         "problems": [],
     }
