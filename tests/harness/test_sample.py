@@ -8,7 +8,7 @@ from tests.cluster.api import Api
 from tests.cluster.controlplane import ControlPlane, new_workdir
 from tests.cluster.crds import install_crds
 from tests.conftest import ClusterPool
-from tests.support.sample import read_sample, load_sample_repository, inventory_entry
+from tests.support.sample import inventory_entry, load_sample_repository, read_sample
 
 KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
 

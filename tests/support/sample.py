@@ -186,8 +186,8 @@ def read_sample(root: Path = SAMPLE_ROOT) -> dict[tuple[str, str], FluxKustomiza
         variables.update({k: str(v) for k, v in ((spec.get("postBuild") or {}).get("substitute") or {}).items()})
         target = spec.get("targetNamespace")
         built = []
-        for obj in objects:
-            obj = substitute(obj, variables)
+        for raw in objects:
+            obj = substitute(raw, variables)
             if obj["kind"] not in CLUSTER_SCOPED:
                 if target:
                     obj["metadata"]["namespace"] = target

@@ -51,9 +51,9 @@ def test_usage_errors_are_one_line_and_exit_2(phoebe: PhoebeRunner, args: list[s
 
 
 def test_verbose_adds_the_cause(phoebe: PhoebeRunner, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.cluster.controlplane import free_port, kubeconfig_document
-
     import yaml
+
+    from tests.cluster.controlplane import free_port, kubeconfig_document
 
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(kubeconfig_document(f"https://127.0.0.1:{free_port()}", tmp_path / "ca", "t")))
