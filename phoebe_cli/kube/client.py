@@ -67,16 +67,34 @@ class _Auth(httpx.Auth):
 def _ssl_context(access: ClusterAccess) -> ssl.SSLContext:
     try:
         if access.verify_tls:
-            context = ssl.create_default_context(cafile=access.ca_file)
+            context = ssl.create_default_context(cafile=access.ca_file, cadata=access.ca_data)
         else:
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        if access.client_cert_file:
-            context.load_cert_chain(access.client_cert_file, access.client_key_file)
-    except (ssl.SSLError, OSError) as exc:
+        if access.client_cert_file or access.client_cert_data:
+            _load_client_certificate(context, access)
+    except (ssl.SSLError, OSError, ValueError) as exc:
         raise KubeconfigError(f"kubeconfig context {access.context!r}: TLS files unusable: {exc}") from exc
     return context
+
+
+def _load_client_certificate(context: ssl.SSLContext, access: ClusterAccess) -> None:
+    """ssl only loads certificates from files: inline data goes through a private temporary
+    directory that is removed at once."""
+    if access.client_cert_data is None and access.client_key_data is None:
+        context.load_cert_chain(str(access.client_cert_file), access.client_key_file)
+        return
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="phoebe-tls-") as folder:
+        cert = Path(folder) / "client.crt"
+        key = Path(folder) / "client.key"
+        cert.write_bytes(access.client_cert_data or Path(str(access.client_cert_file)).read_bytes())
+        key.touch(mode=0o600)
+        key.write_bytes(access.client_key_data or Path(str(access.client_key_file)).read_bytes())
+        context.load_cert_chain(str(cert), str(key))
 
 
 class KubeClient:

@@ -1,26 +1,88 @@
-"""Turn a kubeconfig (or the in-cluster service account) into what an HTTP client needs.
+"""Turn a kubeconfig (or the in-cluster service account) into what the HTTP client needs.
 
-``kubernetes.config`` does the parsing and the authentication (client certificates, tokens,
-token files, exec plugins, OIDC, in-cluster), so phoebe authenticates exactly as the official
-client does; phoebe's own HTTP client then uses the result. It is imported here, inside the
-function, because importing it costs ~0.2 s that ``phoebe --help`` must not pay.
+Two paths, chosen by the user entry of the selected context:
+
+- Static credentials (a token, a token file, a client certificate, basic auth, or none): read
+  here, from the merged kubeconfig. This is what nearly every kubeconfig holds, and it keeps
+  ``kubernetes`` out of the run: importing ``kubernetes.config`` costs ~0.25 s, more than the
+  rest of a ``phoebe status`` run.
+- Credentials that come from somewhere else (an ``exec`` plugin, an ``auth-provider`` such as
+  OIDC) and the in-cluster service account: ``kubernetes.config`` does the authentication, so
+  phoebe authenticates exactly as the official client does, refreshes included.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from phoebe_cli.errors import KubeconfigError
+from phoebe_cli.kube.kubeconfig import Entry, MergedKubeconfig, read_kubeconfig
 
 IN_CLUSTER_CONTEXT = "(in-cluster)"
+TOKEN_FILE_REREAD_SECONDS = 60.0  # as client-go's cached token source
 
 
-class _Credentials:
+class Credentials(Protocol):
+    def authorization(self) -> str | None:
+        """The Authorization header value for the next request, refreshed if needed."""
+
+    def reauthenticate(self) -> bool:
+        """Get fresh credentials after a 401; True if that may help."""
+
+
+class NoCredentials:
+    def authorization(self) -> str | None:
+        return None
+
+    def reauthenticate(self) -> bool:
+        return False
+
+
+@dataclass
+class StaticCredentials:
+    header: str
+
+    def authorization(self) -> str | None:
+        return self.header
+
+    def reauthenticate(self) -> bool:
+        return False
+
+
+@dataclass
+class TokenFileCredentials:
+    """A bearer token read from a file, re-read now and then (it may be rotated)."""
+
+    path: str
+    _token: str = ""
+    _read_at: float = field(default=-1e9)
+
+    def authorization(self) -> str | None:
+        if time.monotonic() - self._read_at > TOKEN_FILE_REREAD_SECONDS:
+            self._read()
+        return f"Bearer {self._token}"
+
+    def reauthenticate(self) -> bool:
+        self._read()
+        return True
+
+    def _read(self) -> None:
+        try:
+            self._token = Path(self.path).read_text().strip()
+        except OSError as exc:
+            raise KubeconfigError(f"token file cannot be read: {self.path}: {exc.strerror}") from exc
+        self._read_at = time.monotonic()
+
+
+class _ClientConfiguration:
     """Duck-typed stand-in for ``kubernetes.client.Configuration``: the loaders only set attributes."""
 
     def __init__(self) -> None:
@@ -37,45 +99,54 @@ class _Credentials:
 
 
 @dataclass
+class KubernetesCredentials:
+    """Credentials kept fresh by ``kubernetes.config`` (exec plugins, OIDC, in-cluster)."""
+
+    configuration: _ClientConfiguration
+    reload: Callable[[], None] | None = None
+
+    def authorization(self) -> str | None:
+        conf = self.configuration
+        if conf.refresh_api_key_hook is not None:
+            conf.refresh_api_key_hook(conf)
+        for key in ("BearerToken", "authorization"):
+            value = conf.api_key.get(key)
+            if value:
+                prefix = conf.api_key_prefix.get(key)
+                if prefix:
+                    return f"{prefix} {value}"
+                return value if " " in value else f"Bearer {value}"
+        return None
+
+    def reauthenticate(self) -> bool:
+        if self.reload is None:
+            return False
+        self.reload()
+        return True
+
+
+@dataclass
 class ClusterAccess:
     """Where the API server is and how to authenticate to it."""
 
     server: str
     context: str
+    credentials: Credentials = field(default_factory=NoCredentials)
     ca_file: str | None = None
+    ca_data: str | None = None  # PEM
     client_cert_file: str | None = None
     client_key_file: str | None = None
+    client_cert_data: bytes | None = None  # PEM
+    client_key_data: bytes | None = None  # PEM
     verify_tls: bool = True
     tls_server_name: str | None = None
     proxy: str | None = None
-    _credentials: _Credentials | None = field(default=None, repr=False)
-    _reload: Callable[[], None] | None = field(default=None, repr=False)
 
     def authorization(self) -> str | None:
-        """The Authorization header value, refreshed first when the loader says it expired."""
-        creds = self._credentials
-        if creds is None:
-            return None
-        if creds.refresh_api_key_hook is not None:
-            creds.refresh_api_key_hook(creds)
-        return _authorization_header(creds)
+        return self.credentials.authorization()
 
     def reauthenticate(self) -> bool:
-        """Run the authentication again (exec plugin, token file) after a 401; True if it may help."""
-        if self._reload is None:
-            return False
-        self._reload()
-        return True
-
-
-def _authorization_header(creds: _Credentials) -> str | None:
-    for key in ("BearerToken", "authorization"):
-        value = creds.api_key.get(key)
-        if value:
-            if key == "authorization" and creds.api_key_prefix.get(key):
-                return f"{creds.api_key_prefix[key]} {value}"
-            return value if " " in value else f"Bearer {value}"
-    return None
+        return self.credentials.reauthenticate()
 
 
 def kubeconfig_paths(explicit: str | None) -> str | None:
@@ -106,22 +177,94 @@ def load_cluster_access(kubeconfig: str | None, context: str | None) -> ClusterA
         raise KubeconfigError(
             "no kubeconfig: ~/.kube/config does not exist and $KUBECONFIG is not set (use --kubeconfig PATH)"
         )
-    return _load_kubeconfig(paths, context)
+    merged = read_kubeconfig(paths)
+    chosen = _choose_context(merged, context)
+    context_entry = merged.contexts[chosen].value
+    cluster_name = context_entry.get("cluster")
+    cluster = merged.clusters.get(str(cluster_name)) if cluster_name else None
+    if cluster is None:
+        raise KubeconfigError(
+            f"kubeconfig context {chosen!r} refers to cluster {cluster_name!r}, which the kubeconfig does not define"
+        )
+    user_name = context_entry.get("user")
+    user = merged.users.get(str(user_name)) if user_name else None
+    if user is not None and ("exec" in user.value or "auth-provider" in user.value):
+        return _load_with_kubernetes(merged, chosen, user)
+    return _static_access(chosen, cluster, user)
+
+
+def _choose_context(merged: MergedKubeconfig, context: str | None) -> str:
+    names = ", ".join(merged.contexts) or "none"
+    chosen = context or merged.current_context
+    if not chosen:
+        raise KubeconfigError(f"no current context in the kubeconfig; choose one with --context (contexts: {names})")
+    if chosen not in merged.contexts:
+        raise KubeconfigError(f"context {chosen!r} not found in the kubeconfig (contexts: {names})")
+    return chosen
+
+
+def _decode(entry: Entry, key: str, context: str) -> bytes | None:
+    raw = entry.value.get(key)
+    if not raw:
+        return None
+    try:
+        return base64.b64decode(str(raw), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise KubeconfigError(f"kubeconfig context {context!r}: {key} is not valid base64") from exc
+
+
+def _existing(path: str | None, what: str, context: str) -> str | None:
+    if path is not None and not Path(path).is_file():
+        raise KubeconfigError(f"kubeconfig context {context!r}: {what} not found: {path}")
+    return path
+
+
+def _static_access(context: str, cluster: Entry, user: Entry | None) -> ClusterAccess:
+    server = cluster.value.get("server")
+    if not server:
+        raise KubeconfigError(f"kubeconfig context {context!r} has no cluster server URL")
+    access = ClusterAccess(
+        server=str(server).rstrip("/"),
+        context=context,
+        ca_file=_existing(cluster.path("certificate-authority"), "certificate-authority", context),
+        verify_tls=not bool(cluster.value.get("insecure-skip-tls-verify")),
+        tls_server_name=cluster.value.get("tls-server-name"),
+        proxy=cluster.value.get("proxy-url"),
+    )
+    ca_data = _decode(cluster, "certificate-authority-data", context)
+    if ca_data:
+        access.ca_data = ca_data.decode(errors="replace")
+    if user is None:
+        return access
+    access.client_cert_file = _existing(user.path("client-certificate"), "client-certificate", context)
+    access.client_key_file = _existing(user.path("client-key"), "client-key", context)
+    access.client_cert_data = _decode(user, "client-certificate-data", context)
+    access.client_key_data = _decode(user, "client-key-data", context)
+    token = user.value.get("token")
+    token_file = user.path("tokenFile")
+    if token:
+        access.credentials = StaticCredentials(f"Bearer {token}")
+    elif token_file:
+        access.credentials = TokenFileCredentials(_existing(token_file, "tokenFile", context) or token_file)
+    elif user.value.get("username") is not None and user.value.get("password") is not None:
+        pair = f"{user.value['username']}:{user.value['password']}".encode()
+        access.credentials = StaticCredentials("Basic " + base64.b64encode(pair).decode())
+    return access
 
 
 def _load_in_cluster() -> ClusterAccess:
     from kubernetes.config import ConfigException, incluster_config
 
-    creds = _Credentials()
+    configuration = _ClientConfiguration()
     try:
-        incluster_config.load_incluster_config(client_configuration=creds, try_refresh_token=True)
+        incluster_config.load_incluster_config(client_configuration=configuration, try_refresh_token=True)
     except ConfigException as exc:
         raise KubeconfigError(f"in-cluster configuration: {exc}") from exc
     return ClusterAccess(
-        server=str(creds.host),
+        server=str(configuration.host),
         context=IN_CLUSTER_CONTEXT,
-        ca_file=creds.ssl_ca_cert,
-        _credentials=creds,
+        ca_file=configuration.ssl_ca_cert,
+        credentials=KubernetesCredentials(configuration),
     )
 
 
@@ -137,48 +280,9 @@ class _LogCollector(logging.Handler):
             self.messages.append(record.getMessage())
 
 
-def _read_merged(paths: str) -> tuple[Any, dict[str, Any]]:
-    """Read and merge the kubeconfig files as kubectl does (first file wins per entry)."""
-    import yaml
+def _load_with_kubernetes(merged: MergedKubeconfig, context: str, user: Entry) -> ClusterAccess:
+    """exec plugins and auth-providers: kubernetes.config authenticates, and refreshes."""
     from kubernetes.config import ConfigException, kube_config
-
-    existing = [p for p in paths.split(os.pathsep) if p and Path(p).expanduser().exists()]
-    if not existing:
-        raise KubeconfigError(f"kubeconfig not found: {paths}")
-    for path in existing:
-        if Path(path).expanduser().is_dir():
-            raise KubeconfigError(f"kubeconfig is a directory, not a file: {path}")
-    try:
-        merged = kube_config.KubeConfigMerger(os.pathsep.join(existing))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise KubeconfigError(f"kubeconfig is not valid YAML{where}: {paths}") from exc
-    except (ConfigException, OSError, AttributeError, TypeError) as exc:
-        raise KubeconfigError(f"kubeconfig cannot be read: {_config_message(exc)}") from exc
-    config = merged.config
-    raw = _plain(config)
-    if not isinstance(raw, dict):
-        raise KubeconfigError(f"kubeconfig is not a kubeconfig (expected a mapping): {paths}")
-
-    return config, raw
-
-
-def _load_kubeconfig(paths: str, context: str | None) -> ClusterAccess:
-    from kubernetes.config import ConfigException, kube_config
-
-    config, raw = _read_merged(paths)
-
-    contexts = [c.get("name") for c in (raw.get("contexts") or []) if isinstance(c, dict)]
-    chosen = context or raw.get("current-context")
-    if not chosen:
-        raise KubeconfigError(
-            "no current context in the kubeconfig; choose one with --context "
-            f"(contexts: {', '.join(str(c) for c in contexts) or 'none'})"
-        )
-    if chosen not in contexts:
-        listed = ", ".join(str(c) for c in contexts) or "none"
-        raise KubeconfigError(f"context {chosen!r} not found in the kubeconfig (contexts: {listed})")
 
     collector = _LogCollector()
     root = logging.getLogger()
@@ -186,64 +290,39 @@ def _load_kubeconfig(paths: str, context: str | None) -> ClusterAccess:
     root.addHandler(collector)
     previous_level = root.level
     root.setLevel(logging.WARNING)
+    configuration = _ClientConfiguration()
     try:
-        loader = kube_config.KubeConfigLoader(config_dict=config, active_context=chosen, config_base_path=None)
-        creds = _Credentials()
-        loader.load_and_set(creds)
+        files = kube_config.KubeConfigMerger(os.pathsep.join(str(p) for p in merged.files))
+        loader = kube_config.KubeConfigLoader(config_dict=files.config, active_context=context, config_base_path=None)
+        loader.load_and_set(configuration)
     except ConfigException as exc:
-        raise KubeconfigError(f"kubeconfig context {chosen!r}: {_config_message(exc)}") from exc
+        raise KubeconfigError(f"kubeconfig context {context!r}: {_config_message(exc)}") from exc
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise KubeconfigError(f"kubeconfig context {chosen!r}: {exc}") from exc
+        raise KubeconfigError(f"kubeconfig context {context!r}: {exc}") from exc
     finally:
         root.removeHandler(collector)
         root.setLevel(previous_level)
 
-    if not creds.host:
-        raise KubeconfigError(f"kubeconfig context {chosen!r} has no cluster server URL")
-    user = _context_user(raw, chosen)
-    if user and "exec" in user and not creds.api_key and not creds.cert_file:
+    if not configuration.host:
+        raise KubeconfigError(f"kubeconfig context {context!r} has no cluster server URL")
+    if not configuration.api_key and not configuration.cert_file:
         why = "; ".join(collector.messages) or "it returned no credentials"
-        raise KubeconfigError(f"kubeconfig context {chosen!r}: credential plugin failed: {why}")
+        raise KubeconfigError(f"kubeconfig context {context!r}: credential plugin failed: {why}")
 
     def reload() -> None:
-        loader.load_and_set(creds)
-
-    # Only credentials that come from somewhere else can change between two requests.
-    refreshable = user is not None and any(k in user for k in ("exec", "auth-provider", "tokenFile"))
+        loader.load_and_set(configuration)
 
     return ClusterAccess(
-        server=creds.host.rstrip("/"),
-        context=str(chosen),
-        ca_file=creds.ssl_ca_cert,
-        client_cert_file=creds.cert_file,
-        client_key_file=creds.key_file,
-        verify_tls=bool(creds.verify_ssl),
-        tls_server_name=creds.tls_server_name,
-        proxy=creds.proxy,
-        _credentials=creds,
-        _reload=reload if refreshable else None,
+        server=configuration.host.rstrip("/"),
+        context=context,
+        credentials=KubernetesCredentials(configuration, reload),
+        ca_file=configuration.ssl_ca_cert,
+        client_cert_file=configuration.cert_file,
+        client_key_file=configuration.key_file,
+        verify_tls=bool(configuration.verify_ssl),
+        tls_server_name=configuration.tls_server_name,
+        proxy=configuration.proxy,
     )
-
-
-def _plain(node: Any) -> Any:
-    """The merged kubeconfig as plain dicts and lists (the merger wraps entries in ConfigNode)."""
-    value = getattr(node, "value", node)
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return value
-
-
-def _context_user(raw: dict[str, Any], context: str) -> dict[str, Any] | None:
-    for ctx in raw.get("contexts") or []:
-        if isinstance(ctx, dict) and ctx.get("name") == context:
-            user_name = (ctx.get("context") or {}).get("user")
-            for user in raw.get("users") or []:
-                if isinstance(user, dict) and user.get("name") == user_name:
-                    found = user.get("user")
-                    return found if isinstance(found, dict) else None
-    return None
 
 
 def _config_message(exc: Exception) -> str:

@@ -58,6 +58,72 @@ def _write_service_account_key(path: Path) -> None:
     )
 
 
+def _name(common_name: str, organizations: tuple[str, ...] = ()):  # type: ignore[no-untyped-def]
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
+    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+    return x509.Name(attributes)
+
+
+def _certificate(subject, issuer, public_key, signing_key, *, ca: bool) -> bytes:  # type: ignore[no-untyped-def]
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+    return builder.sign(signing_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key) -> bytes:  # type: ignore[no-untyped-def]
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def write_client_ca(directory: Path) -> tuple[Path, Path]:
+    """A CA the API server trusts for client certificates (--client-ca-file)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("phoebe-test-client-ca")
+    cert_path, key_path = directory / "client-ca.crt", directory / "client-ca.key"
+    cert_path.write_bytes(_certificate(name, name, key.public_key(), key, ca=True))
+    key_path.write_bytes(_key_pem(key))
+    return cert_path, key_path
+
+
+def client_certificate(ca_cert: Path, ca_key: Path, user: str, groups: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) for ``user`` in ``groups``, signed by the client CA."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    issuer = x509.load_pem_x509_certificate(ca_cert.read_bytes())
+    signing_key = serialization.load_pem_private_key(ca_key.read_bytes(), password=None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = _certificate(_name(user, groups), issuer.subject, key.public_key(), signing_key, ca=False)
+    return cert, _key_pem(key)
+
+
 def kubeconfig_document(
     server: str, ca_file: Path, token: str, *, context: str = CONTEXT_NAME, user: str = ADMIN_USER
 ) -> dict[str, object]:
@@ -93,6 +159,9 @@ class ControlPlane:
         # The self-signed serving certificate carries its CA in the same file.
         return self.workdir / "certs" / "apiserver.crt"
 
+    def client_certificate(self, user: str, groups: tuple[str, ...] = ()) -> tuple[bytes, bytes]:
+        return client_certificate(self.workdir / "client-ca.crt", self.workdir / "client-ca.key", user, groups)
+
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
@@ -104,6 +173,7 @@ class ControlPlane:
         (self.workdir / "certs").mkdir(exist_ok=True)
         key = self.workdir / "service-account.key"
         _write_service_account_key(key)
+        client_ca, _ = write_client_ca(self.workdir)
         tokens = self.workdir / "tokens.csv"
         tokens.write_text(f'{self.admin_token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
         started = time.monotonic()
@@ -155,6 +225,8 @@ class ControlPlane:
                     "RBAC",
                     "--token-auth-file",
                     str(tokens),
+                    "--client-ca-file",
+                    str(client_ca),
                     "--allow-privileged=true",
                     "--disable-admission-plugins",
                     "ServiceAccount",

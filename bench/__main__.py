@@ -1,0 +1,19 @@
+"""All benchmarks, each printing its figures: `just bench` (= python -m bench).
+
+Some start their own control plane (built or reused like the tests' one) and stop it after."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import controlplane, startup
+
+
+def main() -> int:
+    startup.main([])
+    controlplane.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""Every way a kubeconfig can carry credentials, against the real API server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.cluster.controlplane import kubeconfig_document
+from tests.conftest import Cluster, PhoebeRunner
+
+pytestmark = pytest.mark.cluster
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def write(path: Path, doc: dict) -> Path:
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def cluster_entry(cluster: Cluster, **fields: object) -> dict:
+    return {"name": "c", "cluster": {"server": cluster.plane.server, **fields}}
+
+
+def config(cluster_fields: dict, user_fields: dict) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "ctx",
+        "clusters": [cluster_fields],
+        "users": [{"name": "u", "user": user_fields}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+    }
+
+
+def checked(result) -> dict:  # type: ignore[no-untyped-def]
+    assert result.code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_client_certificate_data_and_ca_data(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    cert, key = cluster.plane.client_certificate("cert-admin", ("system:masters",))
+    doc = config(
+        cluster_entry(cluster, **{"certificate-authority-data": b64(cluster.plane.ca_file.read_bytes())}),
+        {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+    )
+    assert checked(phoebe("check", "-o", "json", kubeconfig=write(tmp_path / "kc", doc)))["state"] == "healthy"
+
+
+def test_client_certificate_files_relative_to_the_kubeconfig(
+    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path
+) -> None:
+    cert, key = cluster.plane.client_certificate("cert-admin", ("system:masters",))
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    (folder / "client.crt").write_bytes(cert)
+    (folder / "client.key").write_bytes(key)
+    (folder / "ca.crt").write_bytes(cluster.plane.ca_file.read_bytes())
+    doc = config(
+        cluster_entry(cluster, **{"certificate-authority": "ca.crt"}),
+        {"client-certificate": "client.crt", "client-key": "client.key"},
+    )
+    path = write(folder / "config", doc)
+    os.chdir(tmp_path)  # relative to the file, not to the working directory
+    assert checked(phoebe("check", "-o", "json", kubeconfig=path))["state"] == "healthy"
+
+
+def test_certificate_without_rights_is_forbidden(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    cert, key = cluster.plane.client_certificate("jane")
+    doc = config(
+        cluster_entry(cluster, **{"certificate-authority": str(cluster.plane.ca_file)}),
+        {"client-certificate-data": b64(cert), "client-key-data": b64(key)},
+    )
+    result = phoebe("check", kubeconfig=write(tmp_path / "kc", doc))
+    assert result.code == 4
+    assert result.stderr.startswith('phoebe: error: forbidden: deployments.apps is forbidden: User "jane" cannot list')
+
+
+def test_token_file(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text(cluster.plane.admin_token + "\n")
+    doc = config(
+        cluster_entry(cluster, **{"certificate-authority": str(cluster.plane.ca_file)}), {"tokenFile": "token"}
+    )
+    assert checked(phoebe("check", "-o", "json", kubeconfig=write(tmp_path / "kc", doc)))["state"] == "healthy"
+
+
+def test_missing_certificate_file_is_a_kubeconfig_error(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    doc = config(cluster_entry(cluster, **{"certificate-authority": "nope.crt"}), {"token": "x"})
+    result = phoebe("check", kubeconfig=write(tmp_path / "kc", doc))
+    assert result.code == 2
+    assert result.stderr == (
+        f"phoebe: error: kubeconfig context 'ctx': certificate-authority not found: {tmp_path / 'nope.crt'}\n"
+    )
+
+
+def test_anonymous_user_is_unauthorized(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    doc = config(cluster_entry(cluster, **{"certificate-authority": str(cluster.plane.ca_file)}), {})
+    result = phoebe("check", kubeconfig=write(tmp_path / "kc", doc))
+    # anonymous requests are allowed to authenticate on this server but not to discover
+    assert result.code in (3, 4)
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_insecure_skip_tls_verify(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    doc = config(cluster_entry(cluster, **{"insecure-skip-tls-verify": True}), {"token": cluster.plane.admin_token})
+    assert checked(phoebe("check", "-o", "json", kubeconfig=write(tmp_path / "kc", doc)))["state"] == "healthy"
+
+
+def test_merged_kubeconfig_files_first_wins(
+    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = kubeconfig_document(cluster.plane.server, cluster.plane.ca_file, cluster.plane.admin_token, context="one")
+    # the second file defines a user of the same name with a bad token, and another current-context
+    second = kubeconfig_document(cluster.plane.server, cluster.plane.ca_file, "bad", context="two")
+    second["users"] = [{"name": "phoebe-admin", "user": {"token": "bad"}}] + second["users"]
+    monkeypatch.setenv(
+        "KUBECONFIG", f"{write(tmp_path / 'a', first)}:{tmp_path / 'missing'}:{write(tmp_path / 'b', second)}"
+    )
+
+    result = phoebe("check", "-o", "json")
+    assert checked(result)["context"] == "one"
+    # context "two" exists (from the second file) and uses the first file's phoebe-admin user
+    assert checked(phoebe("check", "--context", "two", "-o", "json"))["context"] == "two"
