@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-import httpx
-
 from phoebe_cli.errors import (
     AuthenticationFailed,
     ClusterError,
@@ -26,6 +24,7 @@ from phoebe_cli.errors import (
     NotFound,
     RequestRejected,
 )
+from phoebe_cli.kube._httpx import httpx
 from phoebe_cli.kube.config import ClusterAccess
 
 USER_AGENT = "phoebe"

@@ -69,7 +69,7 @@ def _load_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise KubeconfigError(f"kubeconfig cannot be read: {path}: {exc}") from exc
     try:
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
