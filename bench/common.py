@@ -30,8 +30,15 @@ class Timing:
         return ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
 
 
-def time_command(label: str, argv: Sequence[str], *, runs: int = 20, warmup: int = 2,
-                 env: dict[str, str] | None = None, ok_codes: tuple[int, ...] = (0,)) -> Timing:
+def time_command(
+    label: str,
+    argv: Sequence[str],
+    *,
+    runs: int = 20,
+    warmup: int = 2,
+    env: dict[str, str] | None = None,
+    ok_codes: tuple[int, ...] = (0,),
+) -> Timing:
     """Wall time of a whole process, ``runs`` times after ``warmup`` untimed runs."""
     merged = dict(os.environ, **(env or {}))
     samples = []
@@ -51,8 +58,10 @@ def print_table(title: str, timings: Sequence[Timing], reference: Timing | None 
     print(f"{'command':<58} {'median':>9} {'best':>9} {'p90':>9}" + ("   ratio" if reference else ""))
     for timing in timings:
         ratio = f"   {timing.median / reference.median:5.2f}x" if reference else ""
-        print(f"{timing.label:<58} {timing.median * 1000:7.1f}ms {timing.best * 1000:7.1f}ms "
-              f"{timing.p90 * 1000:7.1f}ms{ratio}")
+        print(
+            f"{timing.label:<58} {timing.median * 1000:7.1f}ms {timing.best * 1000:7.1f}ms "
+            f"{timing.p90 * 1000:7.1f}ms{ratio}"
+        )
 
 
 def which(name: str) -> str | None:

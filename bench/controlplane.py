@@ -43,8 +43,10 @@ def main(argv: list[str] | None = None) -> int:
             stops.append(time.perf_counter() - started)
     assert plane is not None
     print("\n## control plane (binaries cached)")
-    print(f"warm start to /readyz: median {statistics.median(starts):.2f}s  (runs: {', '.join(f'{s:.2f}' for s in starts)})")
-    print(f"install newest Flux CRD set + ExternalSecret CRDs, Established: median {statistics.median(crds):.2f}s")
+    print(
+        f"warm start to /readyz: median {statistics.median(starts):.2f}s  (runs: {', '.join(f'{s:.2f}' for s in starts)})"
+    )
+    print(f"install the newest CRD set (Flux + ExternalSecret), Established: median {statistics.median(crds):.2f}s")
     if stops:
         print(f"stop (API server, then etcd): median {statistics.median(stops):.2f}s")
 
@@ -57,8 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         kubectl = which("kubectl")
         if kubectl:
             timings.append(time_command("kubectl get crds", [kubectl, "get", "crds"], runs=10, env=env))
-            timings.append(time_command("kubectl get deploy -n flux-system", [kubectl, "get", "deploy", "-n", "flux-system"],
-                                        runs=10, env=env))
+            timings.append(
+                time_command(
+                    "kubectl get deploy -n flux-system",
+                    [kubectl, "get", "deploy", "-n", "flux-system"],
+                    runs=10,
+                    env=env,
+                )
+            )
         print_table("phoebe check on the local control plane (whole process)", timings)
     finally:
         plane.remove()

@@ -42,13 +42,18 @@ def main(argv: list[str] | None = None) -> int:
 
     kubeconfig = os.environ.get("KUBECONFIG")
     if kubeconfig:
-        cluster = [time_command("phoebe check -o json", [*phoebe, "check", "-o", "json"], runs=max(5, args.runs // 3),
-                                ok_codes=(0, 1))]
+        cluster = [
+            time_command(
+                "phoebe check -o json", [*phoebe, "check", "-o", "json"], runs=max(5, args.runs // 3), ok_codes=(0, 1)
+            )
+        ]
         if kubectl:
-            cluster.append(time_command("kubectl version -o json", [kubectl, "version", "-o", "json"],
-                                        runs=max(5, args.runs // 3)))
-            cluster.append(time_command("kubectl get crds (reference)", [kubectl, "get", "crds"],
-                                        runs=max(5, args.runs // 3)))
+            cluster.append(
+                time_command("kubectl version -o json", [kubectl, "version", "-o", "json"], runs=max(5, args.runs // 3))
+            )
+            cluster.append(
+                time_command("kubectl get crds (reference)", [kubectl, "get", "crds"], runs=max(5, args.runs // 3))
+            )
         print_table(f"against the cluster in $KUBECONFIG ({kubeconfig})", cluster)
     return 0
 
