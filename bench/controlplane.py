@@ -43,9 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             stops.append(time.perf_counter() - started)
     assert plane is not None
     print("\n## control plane (binaries cached)")
-    print(
-        f"warm start to /readyz: median {statistics.median(starts):.2f}s  (runs: {', '.join(f'{s:.2f}' for s in starts)})"
-    )
+    runs = ", ".join(f"{s:.2f}" for s in starts)
+    print(f"warm start to /readyz: median {statistics.median(starts):.2f}s  (runs: {runs})")
     print(f"install the newest CRD set (Flux + ExternalSecret), Established: median {statistics.median(crds):.2f}s")
     if stops:
         print(f"stop (API server, then etcd): median {statistics.median(stops):.2f}s")
