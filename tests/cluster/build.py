@@ -103,6 +103,40 @@ def etcd_program() -> GoProgram:
     return GoProgram("etcd", "etcd", ".", "go.etcd.io/etcd/server/v3", ("-s", "-w"))
 
 
+def kustomize_controller_program() -> GoProgram:
+    return GoProgram(
+        "kustomize-controller",
+        "kustomize-controller",
+        "github.com/fluxcd/kustomize-controller",
+        "github.com/fluxcd/kustomize-controller",
+        ("-s", "-w"),
+    )
+
+
+def helm_controller_program() -> GoProgram:
+    return GoProgram(
+        "helm-controller",
+        "helm-controller",
+        "github.com/fluxcd/helm-controller",
+        "github.com/fluxcd/helm-controller",
+        ("-s", "-w"),
+    )
+
+
+def kwok_program() -> GoProgram:
+    return GoProgram("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok", ("-s", "-w"))
+
+
+def kustomize_program() -> GoProgram:
+    return GoProgram(
+        "kustomize",
+        "kustomize",
+        "sigs.k8s.io/kustomize/kustomize/v5",
+        "sigs.k8s.io/kustomize/kustomize/v5",
+        ("-s", "-w"),
+    )
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One build at a time per cache entry, across processes (pytest-xdist, a demo beside CI)."""
