@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
@@ -81,6 +83,22 @@ class Terminal:
             console.print(renderable)
         lines = capture.get().splitlines()
         self.write("".join(line.rstrip() + "\n" for line in lines))
+
+    @contextmanager
+    def live(self, render: Callable[[], RenderableType]) -> Iterator[None]:
+        """A display on stdout (a terminal) that redraws ``render()`` a few times a second and
+        leaves its last frame on screen."""
+        from rich.live import Live
+
+        with Live(
+            render(),
+            console=self.out_console(),
+            refresh_per_second=8,
+            get_renderable=render,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ):
+            yield
 
     # stderr: progress and diagnostics
     def note(self, message: str) -> None:

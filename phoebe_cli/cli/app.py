@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phoebe_cli import __version__
-from phoebe_cli.cli import check
+from phoebe_cli.cli import check, sync
 from phoebe_cli.cli.options import (
     ContextOption,
     FluxNamespaceOption,
@@ -60,4 +60,5 @@ def build_app() -> typer.Typer:
         ctx.obj = root_options(kubeconfig, context, flux_namespace, request_timeout, no_color, verbose)
 
     check.register(app)
+    sync.register(app)
     return app

@@ -184,3 +184,23 @@ def _merge(ctx: Any, given: dict[str, Any]) -> GlobalOptions:
         elif value is not None:
             changes[name] = value
     return replace(base, **changes)
+
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from a Go-style duration ("5m", "90s", "1m30s", "1h") or a plain number of seconds."""
+    import re
+
+    value = text.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+        if not parts or "".join(n + u for n, u in parts) != value:
+            raise typer.BadParameter(f"{text!r} is not a duration (examples: 90s, 5m, 1h30m)") from None
+        seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise typer.BadParameter(f"{text!r} must be more than zero")
+    return seconds

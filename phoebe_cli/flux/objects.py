@@ -318,3 +318,13 @@ class FluxObject:
                 if item is not None:
                     parsed.append(item)
         return tuple(parsed)
+
+
+def short_revision(revision: str | None, digits: int = 8) -> str:
+    """main@sha1:1a2b3c4d..., v1.2.3@sha256:abcd..., sha256:abcd... shortened to ``digits`` hex."""
+    if not revision:
+        return ""
+    prefix, sep, digest = revision.rpartition(":")
+    if sep and len(digest) > digits and all(c in "0123456789abcdef" for c in digest):
+        return f"{prefix}:{digest[:digits]}"
+    return revision

@@ -221,6 +221,23 @@ class KubeClient:
         response = await self.request(method, path, params=params, body=body, content_type=content_type, what=what)
         return _json_body(response)
 
+    async def merge_patch(
+        self,
+        path: str,
+        patch: Mapping[str, Any],
+        *,
+        field_manager: str,
+        dry_run: bool = False,
+        what: str | None = None,
+    ) -> JSON:
+        """A JSON merge patch (RFC 7386) under ``field_manager``; returns the object after it."""
+        params: dict[str, str | int | bool] = {"fieldManager": field_manager}
+        if dry_run:
+            params["dryRun"] = "All"
+        return await self.send_json(
+            "PATCH", path, patch, content_type="application/merge-patch+json", params=params, what=what
+        )
+
     async def list_all(
         self,
         path: str,

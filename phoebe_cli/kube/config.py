@@ -132,6 +132,7 @@ class ClusterAccess:
     server: str
     context: str
     credentials: Credentials = field(default_factory=NoCredentials)
+    namespace: str | None = None  # the context's default namespace, when it sets one
     ca_file: str | None = None
     ca_data: str | None = None  # PEM
     client_cert_file: str | None = None
@@ -189,8 +190,12 @@ def load_cluster_access(kubeconfig: str | None, context: str | None) -> ClusterA
     user_name = context_entry.get("user")
     user = merged.users.get(str(user_name)) if user_name else None
     if user is not None and ("exec" in user.value or "auth-provider" in user.value):
-        return _load_with_kubernetes(merged, chosen, user)
-    return _static_access(chosen, cluster, user)
+        access = _load_with_kubernetes(merged, chosen, user)
+    else:
+        access = _static_access(chosen, cluster, user)
+    namespace = context_entry.get("namespace")
+    access.namespace = str(namespace) if namespace else None
+    return access
 
 
 def _choose_context(merged: MergedKubeconfig, context: str | None) -> str:
@@ -260,11 +265,14 @@ def _load_in_cluster() -> ClusterAccess:
         incluster_config.load_incluster_config(client_configuration=configuration, try_refresh_token=True)
     except ConfigException as exc:
         raise KubeconfigError(f"in-cluster configuration: {exc}") from exc
+    namespace_file = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+    namespace = namespace_file.read_text().strip() if namespace_file.exists() else None
     return ClusterAccess(
         server=str(configuration.host),
         context=IN_CLUSTER_CONTEXT,
         ca_file=configuration.ssl_ca_cert,
         credentials=KubernetesCredentials(configuration),
+        namespace=namespace or None,
     )
 
 

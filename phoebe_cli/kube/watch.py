@@ -46,11 +46,12 @@ async def watch_from(
     resource_version: str,
     *,
     params: Mapping[str, str] | None = None,
-    timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+    timeout_seconds: int | None = None,
 ) -> AsyncIterator[Change]:
     """Changes after ``resource_version``; resumes on its own when the stream ends. Raises
     ResourceExpired on 410 (the caller lists again)."""
     version = resource_version
+    timeout_seconds = timeout_seconds or WATCH_TIMEOUT_SECONDS
     failures = 0
     while True:
         query: dict[str, str | int | bool] = {
@@ -89,13 +90,19 @@ async def list_and_watch(
     path: str,
     *,
     params: Mapping[str, str] | None = None,
-    timeout_seconds: int = WATCH_TIMEOUT_SECONDS,
+    timeout_seconds: int | None = None,
+    initial: tuple[list[JSON], str] | None = None,
 ) -> AsyncIterator[Change]:
     """Every object as LISTED, then changes; after a 410 the collection is listed again: objects
-    come again as LISTED and those gone meanwhile as DELETED."""
+    come again as LISTED and those gone meanwhile as DELETED. ``initial`` (items, resourceVersion)
+    stands for the first list when the caller has just made it."""
     known: dict[tuple[str, str], JSON] = {}
     while True:
-        items, version = await kube.list_all(path, params=params, what=f"list {path}")
+        if initial is not None:
+            items, version = initial
+            initial = None
+        else:
+            items, version = await kube.list_all(path, params=params, what=f"list {path}")
         current: dict[tuple[str, str], JSON] = {}
         for item in items:
             change = Change(LISTED, item)
@@ -113,5 +120,3 @@ async def list_and_watch(
                 yield change
         except ResourceExpired:
             continue
-
-

@@ -99,6 +99,7 @@ class FluxStandIn:
     default: Outcome | None = None  # for objects with no expectation; None: leave them alone
     outcomes: dict[Key, Outcome] = field(default_factory=dict)
     handled: dict[Key, list[str]] = field(default_factory=dict)  # tokens answered, in order
+    journal: list[tuple[float, str, Key]] = field(default_factory=list)  # (monotonic, "seen"|"answered", key)
     _objects: dict[Key, Obj] = field(default_factory=dict)
     _waiting: dict[Key, str] = field(default_factory=dict)  # key -> token, waiting on dependencies
     _queue: queue.Queue[tuple[str, Any]] = field(default_factory=queue.Queue)
@@ -252,6 +253,7 @@ class FluxStandIn:
             return
         with self._lock:
             self.handled.setdefault(key, []).append(token)
+            self.journal.append((time.monotonic(), "seen", key))
         if outcome.delay > 0:
             timer = threading.Timer(outcome.delay, self._queue.put, args=(("fire", (key, token, outcome)),))
             timer.daemon = True
@@ -288,6 +290,13 @@ class FluxStandIn:
         else:
             return
         self.api.patch_status(obj, status, manager=f"{key[0].lower()}-standin")
+        with self._lock:
+            self.journal.append((time.monotonic(), "answered", key))
+
+    def first(self, what: str, kind: str, namespace: str, name: str) -> float | None:
+        """When the stand-in first saw a request for (or answered) an object."""
+        with self._lock:
+            return next((t for t, w, k in self.journal if w == what and k == (kind, namespace, name)), None)
 
     def _recheck_waiting(self) -> None:
         for key, token in list(self._waiting.items()):

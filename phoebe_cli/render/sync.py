@@ -1,0 +1,167 @@
+"""``phoebe sync`` output: the live view, one line per finished object, the summary, the document."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from phoebe_cli.flux.objects import short_revision
+from phoebe_cli.flux.reconcile import Verdict
+from phoebe_cli.render import symbols
+from phoebe_cli.render.documents import document
+from phoebe_cli.usecases.sync import Phase, SyncItem, SyncResult
+
+_MARKS: dict[Verdict, tuple[str, str]] = {
+    Verdict.WAITING: (symbols.PENDING, symbols.STYLE_PENDING),
+    Verdict.BLOCKED: ("⧗", symbols.STYLE_PENDING),
+    Verdict.DONE: (symbols.OK, symbols.STYLE_OK),
+    Verdict.FAILED: (symbols.FAILED, symbols.STYLE_FAILED),
+    Verdict.DELETED: (symbols.FAILED, symbols.STYLE_FAILED),
+    Verdict.TIMED_OUT: ("⌛", symbols.STYLE_FAILED),
+    Verdict.SKIPPED: ("–", symbols.STYLE_ABSENT),
+}
+_WORDS: dict[Verdict, str] = {
+    Verdict.WAITING: "waiting",
+    Verdict.BLOCKED: "blocked",
+    Verdict.DONE: "done",
+    Verdict.FAILED: "failed",
+    Verdict.DELETED: "deleted",
+    Verdict.TIMED_OUT: "timed out",
+    Verdict.SKIPPED: "skipped",
+}
+
+
+def _name(item: SyncItem) -> str:
+    return f"{item.kind.kind}/{item.ref.namespace}/{item.ref.name}"
+
+
+def _detail(item: SyncItem, waited: bool = True) -> str:
+    if item.verdict is Verdict.DONE:
+        revision = short_revision(item.revision)
+        return f"{revision}" if revision else item.message
+    if item.verdict is Verdict.WAITING:
+        if not item.patched:
+            return ""
+        return "waiting for the controller" if waited else ""
+    text = item.message
+    if item.reason and item.reason not in ("Suspended", "NotReconcilable", "Timeout", "Deleted") and text:
+        text = f"{item.reason}: {text}"
+    return " ".join(text.split())  # one line
+
+
+def _seconds(item: SyncItem) -> str:
+    return f"{item.seconds:.1f}s" if item.seconds is not None and item.verdict is not Verdict.SKIPPED else ""
+
+
+def item_line(item: SyncItem, waited: bool = True) -> Text:
+    """One finished object, for output that is not a terminal (and the end of the live view)."""
+    mark, style = _MARKS[item.verdict]
+    word = _WORDS[item.verdict]
+    if item.verdict is Verdict.WAITING and item.patched and not waited:
+        mark, style, word = "→", "cyan", "requested"
+    line = Text.assemble((mark, style), " ", _name(item), "  ", (word, style))
+    detail = _detail(item, waited)
+    if detail:
+        line.append(f"  {detail}")
+    seconds = _seconds(item)
+    if seconds:
+        line.append(f"  ({seconds})", style="dim")
+    if item.phase is not Phase.TARGET:
+        line.append(f"  [{item.phase.value}]", style="dim")
+    return line
+
+
+def live_view(items: Sequence[SyncItem], elapsed: float, width: int | None = None) -> RenderableType:
+    """Every object of the run and where it stands, for the live display on a terminal."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="ellipsis", no_wrap=True, max_width=max(20, (width or 100) - 60))
+    table.add_column(no_wrap=True, justify="right")
+    for item in sorted(items, key=_order):
+        mark, style = _MARKS[item.verdict]
+        table.add_row(
+            Text(mark, style=style),
+            _name(item),
+            Text(_WORDS[item.verdict], style=style),
+            Text(_detail(item), style="dim" if item.verdict is Verdict.SKIPPED else ""),
+            _seconds(item),
+        )
+    pending = sum(1 for i in items if not i.final)
+    footer = Text(f"{pending} waiting, {elapsed:.1f}s", style="dim") if pending else Text("")
+    return Group(table, footer)
+
+
+def _order(item: SyncItem) -> tuple[int, str, str, str]:
+    phase = {Phase.SOURCE: 0, Phase.TARGET: 1, Phase.CASCADE: 2}[item.phase]
+    return (phase, item.kind.kind, item.ref.namespace, item.ref.name)
+
+
+def summary(result: SyncResult) -> Text:
+    counts = Counter(item.verdict for item in result.items)
+    if not result.items:
+        return Text("nothing to sync: no object matched", style="dim")
+    kinds = Counter(item.kind.kind for item in result.items)
+    what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items()))
+    if result.dry_run:
+        would = sum(1 for i in result.items if i.verdict is Verdict.WAITING)
+        return Text(f"dry run: would sync {would} of {what}; nothing was changed")
+    parts = []
+    for verdict in (
+        Verdict.DONE,
+        Verdict.FAILED,
+        Verdict.DELETED,
+        Verdict.TIMED_OUT,
+        Verdict.BLOCKED,
+        Verdict.WAITING,
+        Verdict.SKIPPED,
+    ):
+        if counts.get(verdict):
+            word = "requested" if verdict is Verdict.WAITING and not result.waited else _WORDS[verdict]
+            parts.append(f"{counts[verdict]} {word}")
+    mark, style = (
+        (symbols.FAILED, symbols.STYLE_FAILED) if result.failed or result.timed_out else (symbols.OK, symbols.STYLE_OK)
+    )
+    return Text.assemble((mark, style), f" {what}: {', '.join(parts)} in {result.seconds:.1f}s")
+
+
+def dry_run_line(item: SyncItem) -> Text:
+    if item.verdict is Verdict.WAITING:
+        return Text.assemble(("→", "cyan"), f" {_name(item)}  would sync")
+    return item_line(item)
+
+
+def sync_document(result: SyncResult) -> dict[str, Any]:
+    """The ``-o json`` shape, pinned by tests/unit/test_render_sync.py."""
+    return document(
+        "SyncResult",
+        {
+            "token": result.token,
+            "dryRun": result.dry_run,
+            "waited": result.waited,
+            "interrupted": result.interrupted,
+            "seconds": round(result.seconds, 3),
+            "summary": {v.value: result.count(v) for v in Verdict if result.count(v)},
+            "items": [
+                {
+                    "kind": item.kind.kind,
+                    "namespace": item.ref.namespace,
+                    "name": item.ref.name,
+                    "phase": item.phase.value,
+                    "result": item.verdict.value,
+                    "reason": item.reason or None,
+                    "message": item.message or None,
+                    "revision": item.revision,
+                    "patched": item.patched,
+                    "seconds": None if item.seconds is None else round(item.seconds, 3),
+                }
+                for item in sorted(result.items, key=_order)
+            ],
+        },
+    )
