@@ -55,7 +55,7 @@ def _detail(item: SyncItem, waited: bool = True) -> str:
 
 
 def _seconds(item: SyncItem) -> str:
-    return f"{item.seconds:.1f}s" if item.seconds is not None and item.verdict is not Verdict.SKIPPED else ""
+    return f"{item.seconds:.1f}s" if item.seconds is not None and item.patched else ""
 
 
 def item_line(item: SyncItem, waited: bool = True) -> Text:

@@ -249,9 +249,12 @@ class SyncRun:
         missing = [w for w in wanted if w not in found_names]
         if missing:
             what = " or ".join(k.kind for k, _ in served)
+            namespaces = {ns for ns, _ in missing}
+            if len(namespaces) == 1 and None not in namespaces:
+                names = ", ".join(name for _, name in missing)
+                raise NotFound(f"{what} not found in namespace {next(iter(namespaces))}: {names}")
             names = ", ".join(f"{ns}/{name}" if ns else name for ns, name in missing)
-            where = f" in namespace {scope}" if scope and not any(ns for ns, _ in missing) else ""
-            raise NotFound(f"{what} not found{where}: {names}")
+            raise NotFound(f"{what} not found: {names}")
         return chosen
 
     def _named_refs(self, scope: str | None) -> list[tuple[str | None, str]]:
@@ -420,13 +423,14 @@ class SyncRun:
             by_kind.setdefault(item.kind.kind, []).append(item)
         watches = [asyncio.create_task(self._watch_kind(kind_items)) for kind_items in by_kind.values()]
         try:
-            done = asyncio.gather(*watches)
-            await asyncio.wait_for(done, timeout=max(0.0, remaining))
+            async with asyncio.timeout(max(0.0, remaining)):
+                await asyncio.gather(*watches)
         except TimeoutError:
             self._finish_waiting(Verdict.TIMED_OUT, f"timed out after {self.options.timeout:g}s")
         finally:
             for task in watches:
                 task.cancel()
+            await asyncio.gather(*watches, return_exceptions=True)
 
     async def _watch_kind(self, items: list[SyncItem]) -> None:
         """Watch one kind until every one of ``items`` is final."""

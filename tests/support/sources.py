@@ -54,7 +54,6 @@ import stat
 import tarfile
 import tempfile
 import threading
-import time
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -381,6 +380,10 @@ class _State:
     source_revision: str | None = None
 
 
+class _Retry(Exception):
+    """A reconcile to try again later (the API server asked us to wait, or was unavailable)."""
+
+
 class _Countdown:
     def __init__(self, count: int) -> None:
         self.remaining = count
@@ -470,7 +473,7 @@ class SourceStandIn:
         self._main: asyncio.Task[None] | None = None
         self._queue: asyncio.Queue[Key] | None = None
         self._queued: set[Key] = set()
-        self._stopping = threading.Event()
+        self._failures: dict[Key, int] = {}  # consecutive transport failures, for the retry backoff
 
     # --- public ------------------------------------------------------------------------------
     @property
@@ -527,7 +530,6 @@ class SourceStandIn:
         return self
 
     def stop(self) -> None:
-        self._stopping.set()
         if self._loop is not None and self._main is not None and not self._loop.is_closed():
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._main.cancel)
@@ -578,7 +580,11 @@ class SourceStandIn:
         first = True
         while True:
             try:
-                listing = (await client.get(path)).json()
+                response = await client.get(path)
+                if response.status_code != 200:  # e.g. 429 while a new CRD's storage initialises
+                    await asyncio.sleep(0.2)
+                    continue
+                listing = response.json()
                 seen: set[Key] = set()
                 for item in listing.get("items") or []:
                     item.setdefault("kind", kind)
@@ -639,13 +645,19 @@ class SourceStandIn:
         assert self._queue is not None
         while not listed.done.is_set():  # first every kind is listed, so sources are known to charts
             await asyncio.sleep(0.02)
+        loop = asyncio.get_running_loop()
         while True:
             key = await self._queue.get()
             self._queued.discard(key)
             try:
                 await self._reconcile(client, key)
+                self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
+            except (httpx.TransportError, _Retry) as error:  # a dropped connection, a 429: retry later
+                failures = self._failures[key] = self._failures.get(key, 0) + 1
+                log.info("source stand-in: %s: %s (retry %d)", "/".join(key), error, failures)
+                loop.call_later(min(0.1 * 2**failures, 5.0), self._enqueue, key)
             except Exception as error:  # noqa: BLE001 - a stand-in keeps serving; errors are recorded
                 self.errors.append(f"{'/'.join(key)}: {type(error).__name__}: {error}")
                 log.warning("source stand-in: %s: %s", "/".join(key), error)
@@ -664,8 +676,9 @@ class SourceStandIn:
             return
         status = obj.get("status") or {}
         if kind == "HelmRepository" and spec.get("type") == "oci":
-            # source-controller's migrationToStatic: no artifact, no conditions, no finalizer.
-            if status:
+            # source-controller's migrationToStatic: no artifact, no conditions, no finalizer. The
+            # CRD defaults an empty status to {observedGeneration: -1}.
+            if _static(status) != status:
                 await self._patch_status(client, key, None)
             return
         generation = int(obj["metadata"].get("generation", 1))
@@ -742,6 +755,8 @@ class SourceStandIn:
         )
         if response.status_code == 404:
             return  # deleted meanwhile
+        if response.status_code == 429 or response.status_code >= 500:
+            raise _Retry(f"PATCH {path}: {response.status_code} {response.text[:200]}")
         response.raise_for_status()
         updated = response.json()
         updated.setdefault("kind", key[0])
@@ -1017,6 +1032,11 @@ class SourceStandIn:
                     ("Reconciling", "True", "ProgressingWithRetry", "reconciliation in progress"),
                 ],
             )
+            kept = [c for c in current.get("conditions") or [] if c.get("type") == "ArtifactInStorage"]
+            if current.get("artifact") and kept:  # the last artifact stays served and in status
+                status["conditions"] = sorted(
+                    [*status["conditions"], kept[0]], key=lambda c: (c["type"] != "Ready", c["type"])
+                )
             return status, None
         base = self.artifact_base_url
         previous = current.get("artifact") or {}
@@ -1075,6 +1095,11 @@ def _conditions(current: Obj, generation: int, wanted: list[tuple[str, str, str,
     return out
 
 
+def _static(status: Obj) -> Obj:
+    """What an emptied status reads back as (the CRDs default it to observedGeneration -1)."""
+    return {"observedGeneration": -1} if status else {}
+
+
 def _newer(candidate: Obj, than: Obj) -> bool:
     try:
         return int(candidate["metadata"]["resourceVersion"]) > int(than["metadata"]["resourceVersion"])
@@ -1085,15 +1110,3 @@ def _newer(candidate: Obj, than: Obj) -> bool:
 def _key(obj: Obj) -> Key:
     meta = obj["metadata"]
     return (obj["kind"], meta.get("namespace", ""), meta["name"])
-
-
-def wait_for(check: Any, timeout: float = 30, interval: float = 0.05) -> Any:
-    """Poll ``check()`` until it returns something truthy; a test convenience."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"not reached within {timeout}s")
-        time.sleep(interval)

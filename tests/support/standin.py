@@ -21,6 +21,7 @@ import json
 import queue
 import ssl
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any

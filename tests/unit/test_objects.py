@@ -146,3 +146,19 @@ def test_inventory_of_an_object() -> None:
 def test_oci_helm_repository() -> None:
     assert obj(kinds.HELM_REPOSITORY, spec={"type": "oci"}).is_oci_helm_repository
     assert not obj(kinds.HELM_REPOSITORY, spec={}).is_oci_helm_repository
+
+
+@pytest.mark.parametrize(
+    ("revision", "short"),
+    [
+        ("main@sha1:" + "1a2b3c4d" * 5, "main@sha1:1a2b3c4d"),
+        ("6.5.0@sha256:" + "ab" * 32, "6.5.0@sha256:abababab"),
+        ("sha256:" + "cd" * 32, "sha256:cdcdcdcd"),
+        ("1.2.3", "1.2.3"),
+        (None, ""),
+    ],
+)
+def test_short_revision(revision: str | None, short: str) -> None:
+    from phoebe_cli.flux.objects import short_revision
+
+    assert short_revision(revision) == short
