@@ -55,7 +55,8 @@ import tarfile
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -453,8 +454,11 @@ class SourceStandIn:
         charts_dir: Path = CHARTS_DIR,
         namespaces: set[str] | None = None,
         workdir: Path | None = None,
+        on_reconciled: Callable[[Obj], None] | None = None,
     ) -> None:
         self.api = api
+        # Called with one log record (source-controller's JSON log shape) per reconcile.
+        self.on_reconciled = on_reconciled
         self.git_dirs = {key: Path(path) for key, path in (git_dirs or {}).items()}
         self.default_git_dir = Path(default_git_dir) if default_git_dir else None
         self.charts_dir = Path(charts_dir)
@@ -702,6 +706,7 @@ class SourceStandIn:
         new_status, artifact = self._status_for(obj, built, token)
         await self._patch_status(client, key, new_status)
         previous = state.revision if state else None
+        self._journal(key, new_status, changed=bool(artifact) and artifact["revision"] != previous)
         with self._lock:
             self._states[key] = _State(
                 generation=generation,
@@ -713,6 +718,35 @@ class SourceStandIn:
         if artifact and artifact["revision"] != previous:
             for dependant in self._helm_charts_using(key):
                 self._enqueue(dependant)
+
+    def _journal(self, key: Key, status: Obj | None, *, changed: bool) -> None:
+        """A log line as source-controller writes it, for the controller Pod's log."""
+        if self.on_reconciled is None:
+            return
+        kind, namespace, name = key
+        conditions = (status or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), {})
+        revision = ((status or {}).get("artifact") or {}).get("revision", "")
+        failed = ready.get("status") == "False"
+        if failed or changed:
+            message = ready.get("message", "")
+        else:
+            message = f"no changes since last reconcilation: observed revision '{revision}'"
+        record: Obj = {
+            "level": "error" if failed else "info",
+            "ts": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+            "msg": message if not failed else "Reconciler error",
+            "controller": kind.lower(),
+            "controllerGroup": "source.toolkit.fluxcd.io",
+            "controllerKind": kind,
+            kind: {"name": name, "namespace": namespace},
+            "namespace": namespace,
+            "name": name,
+            "reconcileID": str(uuid.uuid4()),
+        }
+        if failed:
+            record["error"] = message
+        self.on_reconciled(record)
 
     async def _source_revision(self, client: httpx.AsyncClient, chart: Obj) -> str | None:
         """A HelmChart's source artifact revision; reconciles a source not yet handled first."""

@@ -1,0 +1,99 @@
+"""The real-Flux stack, shared by every end-to-end test (marked ``e2e``; opt out with
+``-m "not e2e"``): its own control plane, the real kustomize-controller and helm-controller,
+the source stand-in, controller Pods on a kwok node, and the sample repository bootstrapped
+and settled."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cluster.api import Api
+from tests.cluster.build import BuildError, GoMissing
+from tests.cluster.controlplane import ControlPlane, new_workdir
+from tests.cluster.crds import install_crds
+from tests.cluster.flux import SAMPLE_REPO, FluxStack
+
+KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+HR = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+FAILING = ("rook-ceph", "rook-ceph-cluster")
+BLOCKED = ("media", "sonarr")
+SUSPENDED = ("media", "plex")
+SETTLE_TIMEOUT = 240.0
+
+
+@dataclass
+class FluxEnv:
+    stack: FluxStack
+    plane: ControlPlane
+    api: Api
+    git_dir: Path  # a copy of the sample repository: tests may change it and sync
+    settled_in: float
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.plane.kubeconfig
+
+
+def ready_reason(obj: dict) -> tuple[str, str] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status", ""), cond.get("reason", "")
+    return None
+
+
+def settled(api: Api) -> bool:
+    """Every Kustomization and HelmRelease of the sample has its expected state."""
+    kustomizations = api.list(*KS)
+    if len(kustomizations) < 31:
+        return False
+    for ks in kustomizations:
+        key = (ks["metadata"]["namespace"], ks["metadata"]["name"])
+        state = ready_reason(ks)
+        if key == SUSPENDED:
+            continue
+        if key == FAILING:
+            if state is None or state[0] != "False" or state[1] == "DependencyNotReady":
+                return False
+        elif key == BLOCKED:
+            if state != ("False", "DependencyNotReady"):
+                return False
+        elif state is None or state[0] != "True":
+            return False
+    releases = api.list(*HR)
+    return len(releases) >= 20 and all((ready_reason(hr) or ("",))[0] == "True" for hr in releases)
+
+
+@pytest.fixture(scope="session")
+def flux_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FluxEnv]:
+    git_dir = tmp_path_factory.mktemp("gitops") / "repo"
+    shutil.copytree(SAMPLE_REPO, git_dir)
+    try:
+        plane = ControlPlane(new_workdir("phoebe-e2e-")).start()
+    except GoMissing as error:
+        pytest.skip(f"no control plane: {error}")
+    except BuildError as error:
+        pytest.fail(f"control plane build failed: {error}")
+    stack = None
+    try:
+        api = Api(plane.server, plane.admin_token, plane.ca_file)
+        # No ExternalSecret CRDs up front: the sample's external-secrets app brings its own.
+        install_crds(api, "newest", external_secrets=False)
+        stack = FluxStack(plane, api, plane.workdir / "flux", git_dir=git_dir).start()
+        started = time.monotonic()
+        stack.bootstrap(git_dir)
+        deadline = started + SETTLE_TIMEOUT
+        while not settled(api):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the sample repository did not settle in {SETTLE_TIMEOUT:.0f}s on real Flux")
+            time.sleep(0.5)
+        yield FluxEnv(stack, plane, api, git_dir, time.monotonic() - started)
+    finally:
+        if stack is not None:
+            stack.remove()
+        plane.remove()
