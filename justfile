@@ -11,7 +11,7 @@ default:
 
 # Run the whole test suite: builds (or reuses) the control plane first, then pytest.
 test *args:
-    {{python}} -m tests.cluster build
+    {{python}} -m tests.cluster build --flux
     {{python}} -m pytest {{args}}
 
 # Only the fast tests that need no cluster.
@@ -29,7 +29,7 @@ fmt:
     {{python}} -m ruff format phoebe_cli tests bench
     {{python}} -m ruff check --fix phoebe_cli tests bench
 
-# Start a control plane with the sample repository loaded and show phoebe on it (left running).
+# Real Flux reconciling the sample repository on a local control plane, and phoebe on it (left running).
 demo:
     {{python}} -m tests.demo
 
@@ -37,7 +37,7 @@ demo:
 bench:
     {{python}} -m bench
 
-# Start a control plane for a person (left running); prints the export KUBECONFIG=... line.
+# A control plane for a person (left running; --sample, --crds older|none, --flux); prints export KUBECONFIG=...
 cluster-up *args:
     {{python}} -m tests.cluster up {{args}}
 

@@ -1,8 +1,10 @@
-"""`just demo`: a control plane with the sample GitOps repository, and phoebe run against it.
+"""`just demo`: real Flux reconciling the sample GitOps repository on a local control plane,
+and phoebe run against it.
 
-Builds (first time only) or reuses kube-apiserver and etcd, starts them detached, loads the
-sample repository with its scenario statuses, then runs phoebe. The control plane is left
-running for you to try phoebe yourself; `just cluster-down` stops it.
+Builds (first time only) or reuses kube-apiserver, etcd, kustomize-controller, helm-controller
+and kwok; starts them with the source stand-in (tests/cluster/__main__.py `up --flux`); waits
+until the sample repository settles; then runs phoebe. The stack is left running for you to try
+phoebe yourself; `just cluster-down` stops it.
 """
 
 from __future__ import annotations
@@ -27,16 +29,18 @@ def run_phoebe(*args: str, env: dict[str, str]) -> int:
 
 
 def main() -> int:
-    code = cluster_main(["up", "--sample"])
+    code = cluster_main(["up", "--flux"])
     if code != 0:
         return code
     kubeconfig = default_dir() / "kubeconfig"
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     run_phoebe("check", env=env)
+    run_phoebe("sync", "ks", "-A", "--timeout", "2m", env=env)
+    run_phoebe("sync", "hr", "echo", "-n", "default", "--force", env=env)
     print(
-        "\nThe control plane is still running, with the sample repository loaded "
-        "(rook-ceph/rook-ceph-cluster failing, media/sonarr blocked behind it, media/plex suspended).\n"
-        f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n  .venv/bin/phoebe check\n"
+        "\nReal kustomize-controller and helm-controller are still running on the sample repository "
+        "(rook-ceph/rook-ceph-cluster fails, media/sonarr is blocked behind it, media/plex is suspended).\n"
+        f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n  .venv/bin/phoebe sync ks -A\n"
         "Stop it with: just cluster-down",
         flush=True,
     )

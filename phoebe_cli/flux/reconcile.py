@@ -110,9 +110,10 @@ def judge_applied(kustomization: FluxObject, revision: str) -> Judgement:
     ready = kustomization.ready
     if status.get("lastAppliedRevision") == revision and ready is not None and ready.is_true:
         return Judgement(Verdict.DONE, ready.message, ready.reason)
+    if ready is not None and ready.is_false and ready.reason == DEPENDENCY_NOT_READY:
+        # kustomize-controller does not attempt a revision while a dependency is not ready
+        return Judgement(Verdict.BLOCKED, ready.message, ready.reason)
     if status.get("lastAttemptedRevision") == revision and ready is not None and ready.is_false:
-        if ready.reason == DEPENDENCY_NOT_READY:
-            return Judgement(Verdict.BLOCKED, ready.message, ready.reason)
         return Judgement(Verdict.FAILED, ready.message, ready.reason)
     if kustomization.stalled:
         return Judgement(Verdict.FAILED, kustomization.message, "Stalled")

@@ -45,6 +45,43 @@ SAMPLE_REPO = REPO_ROOT / "tests" / "fixtures" / "gitops"
 AGE_KEY = SAMPLE_REPO / "age.agekey"
 
 
+KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
+HR = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
+FAILING = ("rook-ceph", "rook-ceph-cluster")
+BLOCKED = ("media", "sonarr")
+SUSPENDED = ("media", "plex")
+SETTLE_TIMEOUT = 240.0
+
+
+def ready_reason(obj: dict) -> tuple[str, str] | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status", ""), cond.get("reason", "")
+    return None
+
+
+def settled(api: Api) -> bool:
+    """Every Kustomization and HelmRelease of the sample has its expected state."""
+    kustomizations = api.list(*KS)
+    if len(kustomizations) < 31:
+        return False
+    for ks in kustomizations:
+        key = (ks["metadata"]["namespace"], ks["metadata"]["name"])
+        state = ready_reason(ks)
+        if key == SUSPENDED:
+            continue
+        if key == FAILING:
+            if state is None or state[0] != "False" or state[1] == "DependencyNotReady":
+                return False
+        elif key == BLOCKED:
+            if state != ("False", "DependencyNotReady"):
+                return False
+        elif state is None or state[0] != "True":
+            return False
+    releases = api.list(*HR)
+    return len(releases) >= 20 and all((ready_reason(hr) or ("",))[0] == "True" for hr in releases)
+
+
 _APPEND_LOCK = threading.Lock()
 
 

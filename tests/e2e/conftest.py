@@ -17,14 +17,9 @@ from tests.cluster.api import Api
 from tests.cluster.build import BuildError, GoMissing
 from tests.cluster.controlplane import ControlPlane, new_workdir
 from tests.cluster.crds import install_crds
-from tests.cluster.flux import SAMPLE_REPO, FluxStack
+from tests.cluster.flux import HR, KS, SAMPLE_REPO, SETTLE_TIMEOUT, FluxStack, ready_reason, settled
 
-KS = ("kustomize.toolkit.fluxcd.io/v1", "Kustomization")
-HR = ("helm.toolkit.fluxcd.io/v2", "HelmRelease")
-FAILING = ("rook-ceph", "rook-ceph-cluster")
-BLOCKED = ("media", "sonarr")
-SUSPENDED = ("media", "plex")
-SETTLE_TIMEOUT = 240.0
+__all__ = ["HR", "KS", "FluxEnv", "ready_reason"]
 
 
 @dataclass
@@ -38,35 +33,6 @@ class FluxEnv:
     @property
     def kubeconfig(self) -> Path:
         return self.plane.kubeconfig
-
-
-def ready_reason(obj: dict) -> tuple[str, str] | None:
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return cond.get("status", ""), cond.get("reason", "")
-    return None
-
-
-def settled(api: Api) -> bool:
-    """Every Kustomization and HelmRelease of the sample has its expected state."""
-    kustomizations = api.list(*KS)
-    if len(kustomizations) < 31:
-        return False
-    for ks in kustomizations:
-        key = (ks["metadata"]["namespace"], ks["metadata"]["name"])
-        state = ready_reason(ks)
-        if key == SUSPENDED:
-            continue
-        if key == FAILING:
-            if state is None or state[0] != "False" or state[1] == "DependencyNotReady":
-                return False
-        elif key == BLOCKED:
-            if state != ("False", "DependencyNotReady"):
-                return False
-        elif state is None or state[0] != "True":
-            return False
-    releases = api.list(*HR)
-    return len(releases) >= 20 and all((ready_reason(hr) or ("",))[0] == "True" for hr in releases)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,88 @@
+"""phoebe against the real kustomize-controller and helm-controller."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import PhoebeRunner
+from tests.e2e.conftest import HR, FluxEnv
+
+pytestmark = pytest.mark.e2e
+
+
+def test_check_sees_the_real_controllers(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    result = phoebe("check", "-o", "json", kubeconfig=flux_env.kubeconfig)
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["fluxVersion"] == "v2.9.5"
+    assert {c["name"] for c in doc["controllers"]} == {"source-controller", "kustomize-controller", "helm-controller"}
+
+
+def test_sync_ks_waits_for_the_real_controller(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    result = phoebe("sync", "ks", "-A", "--timeout", "2m", "-o", "json", kubeconfig=flux_env.kubeconfig)
+
+    assert result.code == 1, result.stdout
+    items = {f"{i['namespace']}/{i['name']}": i for i in json.loads(result.stdout)["items"]}
+    failing = items["rook-ceph/rook-ceph-cluster"]
+    assert failing["result"] == "failed"
+    assert "spec.ports[0].port: Invalid value: 99999: must be between 1 and 65535, inclusive" in failing["message"]
+    blocked = items["media/sonarr"]
+    assert (blocked["result"], blocked["reason"]) == ("failed", "DependencyNotReady")
+    assert items["media/plex"]["result"] == "skipped"
+    done = [i for i in items.values() if i["result"] == "done"]
+    assert len(done) == len(items) - 3
+    assert all(i["revision"].startswith("main@sha1:") for i in done)
+
+
+def test_sync_hr_force_upgrades_for_real(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    before = flux_env.api.get(*HR, "default", "homepage")["status"]["history"][0]["version"]
+
+    result = phoebe("sync", "hr", "homepage", "-n", "default", "--force", "-o", "json", kubeconfig=flux_env.kubeconfig)
+
+    assert result.code == 0, result.stdout
+    token = json.loads(result.stdout)["token"]
+    release = flux_env.api.get(*HR, "default", "homepage")
+    assert release["status"]["lastHandledReconcileAt"] == token
+    assert release["status"]["lastHandledForceAt"] == token
+    assert release["status"]["history"][0]["version"] == before + 1  # a forced upgrade: a new revision
+    ready = next(c for c in release["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "UpgradeSucceeded")
+
+
+def test_sync_git_cascade_after_a_push(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    values = flux_env.git_dir / "kubernetes/apps/kube-system/reloader/app/helmrelease.yaml"
+    values.write_text(values.read_text() + f"\n# pushed at {time.time_ns()}\n")
+
+    result = phoebe(
+        "sync",
+        "git",
+        "flux-system",
+        "-n",
+        "flux-system",
+        "--cascade",
+        "--timeout",
+        "3m",
+        "-o",
+        "json",
+        kubeconfig=flux_env.kubeconfig,
+    )
+
+    doc = json.loads(result.stdout)
+    items = {f"{i['namespace']}/{i['name']}": i for i in doc["items"]}
+    source = items["flux-system/flux-system"]
+    assert (source["phase"], source["result"]) == ("target", "done")
+    new = source["revision"]
+    reloader = items["kube-system/reloader"]
+    assert (reloader["phase"], reloader["result"], reloader["revision"]) == ("cascade", "done", new)
+    assert items["rook-ceph/rook-ceph-cluster"]["result"] == "failed"
+    assert items["media/plex"]["result"] == "skipped"
+    assert result.code == 1  # the failing app failed on the new revision too
+    assert (
+        flux_env.api.get("kustomize.toolkit.fluxcd.io/v1", "Kustomization", "kube-system", "reloader")["status"][
+            "lastAppliedRevision"
+        ]
+        == new
+    )
