@@ -97,8 +97,70 @@ def register(app: typer.Typer) -> None:
         )
         return _run_sync(options, sync_options, output)
 
+    for mode_name, help_text in (("suspend", SUSPEND_HELP), ("resume", RESUME_HELP)):
+        _register_toggle(app, mode_name, help_text)
 
-def _run_sync(options: GlobalOptions, sync_options: "SyncOptions", output: SyncOutput) -> int:
+
+SUSPEND_HELP = (
+    "Suspend objects: set spec.suspend so that Flux stops reconciling them.\n\n"
+    "Name the objects, or use --all for every object of the kind in the namespace (-A: everywhere). "
+    "Objects already suspended are reported, not patched. ExternalSecrets cannot be suspended."
+)
+RESUME_HELP = (
+    "Resume suspended objects: clear spec.suspend and ask Flux to reconcile them now, in one patch, "
+    "then wait for the result as `phoebe sync` does (--no-wait to return at once).\n\n"
+    "Name the objects, or use --all for every object of the kind in the namespace (-A: everywhere)."
+)
+
+
+def _register_toggle(app: typer.Typer, name: str, help_text: str) -> None:
+    waits = name == "resume"
+
+    @app.command(name, help=help_text)
+    @cluster_command(namespaced=True)
+    def toggle_command(
+        kind: Annotated[str, typer.Argument(metavar="KIND", help="What to act on.", autocompletion=_complete_kind)],
+        names: Annotated[list[str] | None, typer.Argument(metavar="[NAME]...", help="These objects.")] = None,
+        *,
+        every: Annotated[bool, typer.Option("--all", help="Every object of KIND in the namespace.")] = False,
+        selector: Annotated[
+            str | None, typer.Option("--selector", "-l", metavar="SELECTOR", help="Label selector, as kubectl.")
+        ] = None,
+        wait: Annotated[
+            bool, typer.Option("--wait/--no-wait", help="resume: wait for the controllers' answers.", hidden=not waits)
+        ] = True,
+        timeout: Annotated[
+            str, typer.Option("--timeout", metavar="DURATION", help="How long to wait in all.", hidden=not waits)
+        ] = "5m",
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would change; change nothing.")] = False,
+        output: Annotated[
+            SyncOutput, typer.Option("--output", "-o", metavar="text|json", help="Output format.")
+        ] = SyncOutput.TEXT,
+        options: GlobalOptions,
+    ) -> int:
+        from phoebe_cli.usecases.sync import Mode, SyncOptions
+
+        if options.namespace and options.all_namespaces:
+            raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+        if not names and not every and not selector:
+            raise typer.BadParameter(f"name the objects to {name}, or use --all (or -l SELECTOR)", param_hint="NAME")
+        if names and every:
+            raise typer.BadParameter("use NAMEs or --all, not both", param_hint="'--all'")
+        sync_options = SyncOptions(
+            kind=kind,
+            mode=Mode(name),
+            names=tuple(names or ()),
+            namespace=options.namespace,
+            all_namespaces=options.all_namespaces,
+            label_selector=selector,
+            wait=wait and waits,
+            timeout=parse_duration(timeout),
+            dry_run=dry_run,
+        )
+        return _run_sync(options, sync_options, output, done_word="suspended" if name == "suspend" else "resumed")
+
+
+def _run_sync(options: GlobalOptions, sync_options: "SyncOptions", output: SyncOutput, done_word: str = "done") -> int:
     import time
 
     from phoebe_cli.render import sync as view
@@ -120,7 +182,7 @@ def _run_sync(options: GlobalOptions, sync_options: "SyncOptions", output: SyncO
         def updated(self, item: "SyncItem") -> None:
             if output is SyncOutput.TEXT and not live and item.final and item.ref not in printed:
                 printed.add(item.ref)
-                terminal.show(view.item_line(item))
+                terminal.show(view.item_line(item, done_word=done_word))
 
     listener = Listener()
 
@@ -128,7 +190,7 @@ def _run_sync(options: GlobalOptions, sync_options: "SyncOptions", output: SyncO
         run = SyncRun(session, sync_options, listener)
         if not live:
             return await run.run()
-        with terminal.live(lambda: view.live_view(items, time.monotonic() - started, terminal.width)):
+        with terminal.live(lambda: view.live_view(items, time.monotonic() - started, terminal.width, done_word)):
             return await run.run()
 
     result = run_on_cluster(options, use)
@@ -139,13 +201,13 @@ def _run_sync(options: GlobalOptions, sync_options: "SyncOptions", output: SyncO
         terminal.write(serialize(view.sync_document(result), DataFormat.JSON))
     elif sync_options.dry_run:
         for item in result.items:
-            terminal.show(view.dry_run_line(item))
-        terminal.show(view.summary(result))
+            terminal.show(view.dry_run_line(item, verb=sync_options.mode.value))
+        terminal.show(view.summary(result, done_word=done_word, verb=sync_options.mode.value))
     else:
         for item in result.items:  # interrupted or --no-wait: what was not printed yet
             if not live and item.ref not in printed and (item.final or not sync_options.wait or result.interrupted):
-                terminal.show(view.item_line(item, waited=result.waited))
-        terminal.show(view.summary(result))
+                terminal.show(view.item_line(item, waited=result.waited, done_word=done_word))
+        terminal.show(view.summary(result, done_word=done_word, verb=sync_options.mode.value))
     if result.interrupted:
         return ExitCode.INTERRUPTED
     if result.failed:

@@ -41,6 +41,8 @@ def _name(item: SyncItem) -> str:
 
 
 def _detail(item: SyncItem, waited: bool = True) -> str:
+    if item.verdict is Verdict.DONE and item.reason == "Suspended":
+        return ""
     if item.verdict is Verdict.DONE:
         revision = short_revision(item.revision)
         return f"{revision}" if revision else item.message
@@ -58,10 +60,10 @@ def _seconds(item: SyncItem) -> str:
     return f"{item.seconds:.1f}s" if item.seconds is not None and item.patched else ""
 
 
-def item_line(item: SyncItem, waited: bool = True) -> Text:
+def item_line(item: SyncItem, waited: bool = True, done_word: str = "done") -> Text:
     """One finished object, for output that is not a terminal (and the end of the live view)."""
     mark, style = _MARKS[item.verdict]
-    word = _WORDS[item.verdict]
+    word = done_word if item.verdict is Verdict.DONE else _WORDS[item.verdict]
     if item.verdict is Verdict.WAITING and item.patched and not waited:
         mark, style, word = "→", "cyan", "requested"
     line = Text.assemble((mark, style), " ", _name(item), "  ", (word, style))
@@ -76,7 +78,9 @@ def item_line(item: SyncItem, waited: bool = True) -> Text:
     return line
 
 
-def live_view(items: Sequence[SyncItem], elapsed: float, width: int | None = None) -> RenderableType:
+def live_view(
+    items: Sequence[SyncItem], elapsed: float, width: int | None = None, done_word: str = "done"
+) -> RenderableType:
     """Every object of the run and where it stands, for the live display on a terminal."""
     table = Table.grid(padding=(0, 1))
     table.add_column(no_wrap=True)
@@ -89,7 +93,7 @@ def live_view(items: Sequence[SyncItem], elapsed: float, width: int | None = Non
         table.add_row(
             Text(mark, style=style),
             _name(item),
-            Text(_WORDS[item.verdict], style=style),
+            Text(done_word if item.verdict is Verdict.DONE else _WORDS[item.verdict], style=style),
             Text(_detail(item), style="dim" if item.verdict is Verdict.SKIPPED else ""),
             _seconds(item),
         )
@@ -103,15 +107,15 @@ def _order(item: SyncItem) -> tuple[int, str, str, str]:
     return (phase, item.kind.kind, item.ref.namespace, item.ref.name)
 
 
-def summary(result: SyncResult) -> Text:
+def summary(result: SyncResult, done_word: str = "done", verb: str = "sync") -> Text:
     counts = Counter(item.verdict for item in result.items)
     if not result.items:
-        return Text("nothing to sync: no object matched", style="dim")
+        return Text(f"nothing to {verb}: no object matched", style="dim")
     kinds = Counter(item.kind.kind for item in result.items)
     what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items()))
     if result.dry_run:
         would = sum(1 for i in result.items if i.verdict is Verdict.WAITING)
-        return Text(f"dry run: would sync {would} of {what}; nothing was changed")
+        return Text(f"dry run: would {verb} {would} of {what}; nothing was changed")
     parts = []
     for verdict in (
         Verdict.DONE,
@@ -124,6 +128,7 @@ def summary(result: SyncResult) -> Text:
     ):
         if counts.get(verdict):
             word = "requested" if verdict is Verdict.WAITING and not result.waited else _WORDS[verdict]
+            word = done_word if verdict is Verdict.DONE else word
             parts.append(f"{counts[verdict]} {word}")
     mark, style = (
         (symbols.FAILED, symbols.STYLE_FAILED) if result.failed or result.timed_out else (symbols.OK, symbols.STYLE_OK)
@@ -131,9 +136,9 @@ def summary(result: SyncResult) -> Text:
     return Text.assemble((mark, style), f" {what}: {', '.join(parts)} in {result.seconds:.1f}s")
 
 
-def dry_run_line(item: SyncItem) -> Text:
+def dry_run_line(item: SyncItem, verb: str = "sync") -> Text:
     if item.verdict is Verdict.WAITING:
-        return Text.assemble(("→", "cyan"), f" {_name(item)}  would sync")
+        return Text.assemble(("→", "cyan"), f" {_name(item)}  would {verb}")
     return item_line(item)
 
 

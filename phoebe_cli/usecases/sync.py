@@ -14,12 +14,13 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from phoebe_cli.errors import FluxNotInstalled, Forbidden, NotFound, UsageError
 from phoebe_cli.flux.kinds import (
     ALL_KINDS,
     BUCKET,
+    EXTERNAL_SECRET,
     FLUX_GROUPS,
     GIT_REPOSITORY,
     HELM_RELEASE,
@@ -55,9 +56,16 @@ class Phase(StrEnum):
     CASCADE = "cascade"  # --cascade: Kustomizations applying a synced source's new revision
 
 
+class Mode(StrEnum):
+    SYNC = "sync"  # request a reconcile
+    RESUME = "resume"  # spec.suspend=false and request a reconcile, in one patch
+    SUSPEND = "suspend"  # spec.suspend=true; nothing to wait for
+
+
 @dataclass(frozen=True)
 class SyncOptions:
     kind: str
+    mode: Mode = Mode.SYNC
     names: tuple[str, ...] = ()
     namespace: str | None = None
     all_namespaces: bool = False
@@ -191,6 +199,10 @@ class SyncRun:
 
     async def _run(self) -> None:
         kinds = resolve_kinds(self.options.kind)
+        if self.options.mode is not Mode.SYNC and EXTERNAL_SECRET in kinds:
+            if len(kinds) == 1:
+                raise UsageError("ExternalSecrets have no spec.suspend: they cannot be suspended or resumed")
+            kinds = tuple(k for k in kinds if k is not EXTERNAL_SECRET)
         if (self.options.force or self.options.reset) and HELM_RELEASE not in kinds:
             raise UsageError("--force and --reset apply to HelmReleases (kind hr)")
         if self.options.cascade and not all(k in (GIT_REPOSITORY, OCI_REPOSITORY, BUCKET) for k in kinds):
@@ -293,12 +305,17 @@ class SyncRun:
         # With names, every selected target was named explicitly.
         named = phase is Phase.TARGET and bool(self.options.names)
         item = SyncItem(kind, obj.ref, phase, named=named, started=time.monotonic(), obj=obj, revision=obj.revision)
-        if obj.suspended:
+        mode = self.options.mode
+        if mode is Mode.SUSPEND:
+            if obj.suspended:
+                item.verdict, item.reason, item.message = Verdict.SKIPPED, "Suspended", "already suspended"
+                item.finished = item.started
+        elif obj.suspended and mode is Mode.SYNC:
             item.verdict = Verdict.FAILED if named else Verdict.SKIPPED
             item.reason = "Suspended"
             item.message = "suspended: resume it first (phoebe resume)" if named else "suspended"
             item.finished = item.started
-        elif not kind.reconcilable or obj.is_oci_helm_repository:
+        elif (not kind.reconcilable or obj.is_oci_helm_repository) and mode is Mode.SYNC:
             item.verdict = Verdict.SKIPPED
             item.reason = "NotReconcilable"
             item.message = (
@@ -398,22 +415,30 @@ class SyncRun:
         if not items:
             return
         await asyncio.gather(*(self._patch(item) for item in items))
-        if self.options.wait:
+        if self.options.wait and self.options.mode is not Mode.SUSPEND:
             await self._wait([i for i in items if not i.final])
 
     async def _patch(self, item: SyncItem) -> None:
         served = self.served[item.kind.kind]
         path = served.object_path(item.ref.namespace, item.ref.name)
+        patch: dict[str, Any]
+        if self.options.mode is Mode.SUSPEND:
+            patch = {"spec": {"suspend": True}}
+        else:
+            patch = self.request.patch(item.kind)
+            if self.options.mode is Mode.RESUME:
+                patch["spec"] = {"suspend": False}
         try:
-            answer = await self.kube.merge_patch(
-                path, self.request.patch(item.kind), field_manager=FIELD_MANAGER, what=str(item.ref)
-            )
+            answer = await self.kube.merge_patch(path, patch, field_manager=FIELD_MANAGER, what=str(item.ref))
         except NotFound:
             self._settle(item, Judgement(Verdict.DELETED, "deleted before it could be patched", "NotFound"))
             return
         item.patched = True
         item.started = time.monotonic()
         item.obj = FluxObject.from_api(item.kind, answer)
+        if self.options.mode is Mode.SUSPEND:
+            self._settle(item, Judgement(Verdict.DONE, "suspended", "Suspended"))
+            return
         self.listener.updated(item)
 
     async def _wait(self, items: Sequence[SyncItem]) -> None:

@@ -552,3 +552,159 @@ def test_ctrl_c_reports_and_exits_130(cluster: Cluster, namespace: str, tmp_path
     assert out.splitlines()[-1].startswith("✗ 1 Kustomization: 1 waiting in") or "1 waiting" in out
     token = cluster.api.get(*KS, namespace, "stuck")["metadata"]["annotations"][REQUESTED]
     assert token  # the patch happened; it is idempotent, nothing half-done
+
+
+def test_suspend_and_resume(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    api = cluster.api
+    create_all(cluster, manifests.kustomization("app", namespace), manifests.kustomization("other", namespace))
+
+    refused = phoebe("suspend", "ks", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert refused.code == 2
+    assert "name the objects to suspend, or use --all" in refused.stderr
+
+    suspended = phoebe("suspend", "ks", "app", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert suspended.code == 0, suspended.stderr
+    assert suspended.lines[0].startswith(f"✓ Kustomization/{namespace}/app  suspended")
+    app = api.get(*KS, namespace, "app")
+    assert app["spec"]["suspend"] is True
+    assert "annotations" not in app["metadata"]  # suspending requests nothing
+    assert "suspend" not in api.get(*KS, namespace, "other")["spec"]
+
+    again = phoebe("suspend", "ks", "--all", "-n", namespace, "-o", "json", kubeconfig=cluster.kubeconfig)
+    assert results(again) == {f"Kustomization/{namespace}/app": "skipped", f"Kustomization/{namespace}/other": "done"}
+
+    with FluxStandIn(api, namespaces={namespace}, default=Outcome.succeed()):
+        resumed = phoebe("resume", "ks", "app", "-n", namespace, "-o", "json", kubeconfig=cluster.kubeconfig)
+    assert resumed.code == 0, resumed.stdout
+    app = api.get(*KS, namespace, "app")
+    assert app["spec"]["suspend"] is False
+    assert app["metadata"]["annotations"][REQUESTED] == doc(resumed)["token"]
+    assert results(resumed) == {f"Kustomization/{namespace}/app": "done"}
+    managers = {m["manager"] for m in app["metadata"]["managedFields"]}
+    assert "flux-client-side-apply" in managers
+
+
+def test_resume_no_wait_and_external_secrets(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    create_all(cluster, manifests.kustomization("app", namespace, suspend=True))
+    result = phoebe("resume", "ks", "--all", "-n", namespace, "--no-wait", kubeconfig=cluster.kubeconfig)
+    assert result.code == 0
+    assert result.lines[0] == f"→ Kustomization/{namespace}/app  requested"
+    refused = phoebe("suspend", "es", "--all", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert (refused.code, refused.stderr) == (
+        2,
+        "phoebe: error: ExternalSecrets have no spec.suspend: they cannot be suspended or resumed\n",
+    )
+
+
+def test_live_view_on_a_terminal(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """On a TTY the objects are shown in a live table that stays on screen, then the summary."""
+    import pty
+
+    create_all(cluster, manifests.kustomization("one", namespace), manifests.kustomization("two", namespace))
+    with FluxStandIn(cluster.api, namespaces={namespace}, default=Outcome.succeed(delay=0.5)):
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        env.update(HOME=str(tmp_path), COLUMNS="120", LINES="40", TERM="xterm")
+        leader, follower = pty.openpty()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "phoebe_cli",
+                "sync",
+                "ks",
+                "-n",
+                namespace,
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+            ],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        process.wait(timeout=30)
+        os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0
+    assert "\x1b[" in screen  # colour and cursor movement: a live display
+    plain = __import__("re").sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    assert f"Kustomization/{namespace}/one" in plain and f"Kustomization/{namespace}/two" in plain
+    assert "2 Kustomizations: 2 done in" in plain
+
+
+def test_no_color_on_a_terminal(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    import pty
+
+    create_all(cluster, manifests.kustomization("one", namespace))
+    env = dict(os.environ, HOME=str(tmp_path), NO_COLOR="1", TERM="xterm")
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "phoebe_cli",
+            "sync",
+            "ks",
+            "-n",
+            namespace,
+            "--no-wait",
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+        ],
+        stdout=follower,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.wait(timeout=30)
+    os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "\x1b[3" not in screen and "\x1b[9" not in screen  # no colour codes (cursor moves are fine)
+
+
+def test_justfile_drop_in(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    """`just kube sync-ks` from the drop-in module calls phoebe with the old recipe's meaning."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[2]
+    create_all(cluster, manifests.kustomization("app", namespace))
+    (tmp_path / "justfile").write_text(f"mod kube '{root / 'docs/just/kubernetes.just'}'\n")
+    just = shutil.which("just") or str(Path(sys.executable).parent / "just")
+    env = dict(
+        os.environ, KUBECONFIG=str(cluster.kubeconfig), PHOEBE=f"{sys.executable} -m phoebe_cli", HOME=str(tmp_path)
+    )
+    listing = subprocess.run([just, "--list", "kube"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert listing.returncode == 0, listing.stderr
+    for recipe in ("sync-git", "sync-oci", "sync-ks", "sync-hr", "sync-es", "sync-all", "status"):
+        assert recipe in listing.stdout
+
+    done = subprocess.run(
+        [just, "kube", "sync-ks", f"{namespace}/app", "--no-wait", "-o", "json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    token = json.loads(done.stdout)["token"]
+    assert cluster.api.get(*KS, namespace, "app")["metadata"]["annotations"][REQUESTED] == token
