@@ -79,6 +79,11 @@ class Terminal:
         if self.stdout_is_tty:
             console.print(renderable)
             return
+        from rich.text import Text
+
+        if isinstance(renderable, Text) and "\n" not in renderable.plain:
+            self.write(renderable.plain.rstrip())  # one plain line: no need to lay it out
+            return
         with console.capture() as capture:
             console.print(renderable)
         lines = capture.get().splitlines()

@@ -25,7 +25,7 @@ from phoebe_cli.errors import (
     RequestRejected,
 )
 from phoebe_cli.kube._httpx import httpx
-from phoebe_cli.kube.config import ClusterAccess
+from phoebe_cli.kube.config import ClusterAccess, NoCredentials, StaticCredentials
 
 USER_AGENT = "phoebe"
 DEFAULT_MAX_IN_FLIGHT = 64
@@ -109,13 +109,22 @@ class KubeClient:
         self.requests_sent = 0
 
     def _new_http(self, *, http2: bool) -> httpx.AsyncClient:
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        auth: httpx.Auth | None = None
+        if isinstance(self.access.credentials, StaticCredentials | NoCredentials):
+            # Fixed credentials go in the default headers: no auth flow to run per request.
+            header = self.access.authorization()
+            if header:
+                headers["Authorization"] = header
+        else:
+            auth = _Auth(self.access)
         return httpx.AsyncClient(
             base_url=self.access.server,
             http2=http2,
             verify=self._ssl,
-            auth=_Auth(self.access),
+            auth=auth,
             timeout=httpx.Timeout(self.settings.request_timeout, connect=self.settings.connect_timeout),
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            headers=headers,
             proxy=self.access.proxy,
             trust_env=False,
             limits=httpx.Limits(max_connections=self.settings.max_in_flight, max_keepalive_connections=8),
@@ -138,10 +147,10 @@ class KubeClient:
         if self._http1 is not None:
             await self._http1.aclose()
 
-    def _extensions(self) -> dict[str, Any]:
+    def _extensions(self) -> dict[str, Any] | None:
         if self.access.tls_server_name:
             return {"sni_hostname": self.access.tls_server_name}
-        return {}
+        return None
 
     async def request(
         self,

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -230,3 +231,47 @@ def module_dir(module: str, version: str) -> Path:
     if result.returncode != 0 or "Dir" not in info:
         raise BuildError(f"cannot download {module}@{version}: {info.get('Error') or result.stderr.strip()}")
     return Path(info["Dir"])
+
+
+FLUX_CLI_VERSION = "v2.9.5"
+
+
+def ensure_flux_cli() -> Path:
+    """The flux CLI, for benchmarks side by side with phoebe (the tests do not need it).
+
+    Built from a writable copy of the module: its go.mod has a replace directive (so `go install`
+    refuses it), and it embeds install manifests that `make` generates; a placeholder stands in
+    for them (`flux install` is not what the benchmark runs).
+    """
+    target_dir = cache_root() / "bin" / f"flux-{FLUX_CLI_VERSION}"
+    target = target_dir / "flux"
+    if target.exists():
+        return target
+    with _locked(target_dir.with_suffix(".lock")):
+        if target.exists():
+            return target
+        source = module_dir("github.com/fluxcd/flux2/v2", FLUX_CLI_VERSION)
+        log(f"building the flux CLI {FLUX_CLI_VERSION} from the Go module proxy (benchmarks only; minutes)")
+        with tempfile.TemporaryDirectory(prefix="phoebe-flux2-") as scratch:
+            work = Path(scratch) / "flux2"
+            shutil.copytree(source, work)
+            for path in work.rglob("*"):
+                path.chmod(path.stat().st_mode | 0o200)
+            manifests = work / "cmd" / "flux" / "manifests"
+            manifests.mkdir(exist_ok=True)
+            (manifests / "placeholder.yaml").write_text("# flux install manifests are not built here\n")
+            target_dir.mkdir(parents=True, exist_ok=True)
+            partial = target_dir / ".flux.partial"
+            ldflags = f"-s -w -X main.VERSION={FLUX_CLI_VERSION.lstrip('v')}"
+            result = subprocess.run(
+                [go_binary(), "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial), "./cmd/flux"],
+                cwd=work,
+                env=go_env(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if result.returncode != 0:
+                raise BuildError(f"go build of the flux CLI failed:\n{result.stderr[-4000:]}")
+            partial.rename(target)
+    return target
