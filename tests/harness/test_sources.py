@@ -416,14 +416,17 @@ def test_oci_repository_chart_and_manifests(api: Api, ns: str) -> None:
 # --- lifecycle -------------------------------------------------------------------------------
 def test_stop_is_prompt_and_leaves_no_thread(api: Api, ns: str) -> None:
     api.create(manifests.git_repository("repo", ns))
+    before = set(threading.enumerate())  # other stand-ins (the e2e stack's) may be running
     sources = SourceStandIn(api, default_git_dir=SAMPLE_REPO, namespaces={ns}).start()
+    mine = [t for t in threading.enumerate() if t not in before and t.name.startswith("sources-")]
+    assert mine
     obj = wait_for(lambda: ready(api, "GitRepository", ns, "repo"))
     storage = sources.storage
     started = time.monotonic()
     sources.stop()
     elapsed = time.monotonic() - started
     assert elapsed < 1.0, f"stop() took {elapsed:.2f}s"
-    assert not [t for t in threading.enumerate() if t.name.startswith("sources-")]
+    assert not [t for t in mine if t.is_alive()]
     assert not storage.exists()  # its own temporary storage is removed
     with pytest.raises(httpx.HTTPError):
         httpx.get(obj["status"]["artifact"]["url"], timeout=2)
