@@ -30,6 +30,7 @@ from tests.cluster.build import (
     ensure_control_plane_binaries,
     ensure_program,
     helm_controller_program,
+    helm_program,
     kustomize_controller_program,
     kustomize_program,
     kwok_program,
@@ -50,7 +51,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"kube-apiserver:       {binaries.kube_apiserver}")
     print(f"etcd:                 {binaries.etcd}")
     if args.flux:
-        for program in (kustomize_controller_program(), helm_controller_program(), kwok_program(), kustomize_program()):
+        programs = (
+            kustomize_controller_program(),
+            helm_controller_program(),
+            kwok_program(),
+            kustomize_program(),
+            helm_program(),
+        )
+        for program in programs:
             print(f"{program.name + ':':<22}{ensure_program(program)}")
     return 0
 
@@ -211,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=default_dir(), help="state directory (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build or reuse the binaries")
-    build.add_argument("--flux", action="store_true", help="also the Flux controllers, kwok and kustomize")
+    build.add_argument("--flux", action="store_true", help="also the Flux controllers, kwok, kustomize and helm")
     build.set_defaults(run=cmd_build)
     up = commands.add_parser("up", help="start a control plane, left running")
     up.add_argument("--crds", choices=("newest", "older", "none"), default="newest")

@@ -138,6 +138,10 @@ def kustomize_program() -> GoProgram:
     )
 
 
+def helm_program() -> GoProgram:
+    return GoProgram("helm", "helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3", ("-s", "-w"))
+
+
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """One build at a time per cache entry, across processes (pytest-xdist, a demo beside CI)."""
