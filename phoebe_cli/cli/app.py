@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phoebe_cli import __version__
-from phoebe_cli.cli import check, sync
+from phoebe_cli.cli import check, status, sync
 from phoebe_cli.cli.options import (
     ContextOption,
     FluxNamespaceOption,
@@ -61,4 +61,5 @@ def build_app() -> typer.Typer:
 
     check.register(app)
     sync.register(app)
+    status.register(app)
     return app

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from phoebe_cli.errors import ExitCode, PhoebeError, exit_code_for
+from phoebe_cli.errors import ExitCode, Interrupted, PhoebeError, exit_code_for
 
 
 def _verbosity(argv: Sequence[str]) -> int:
@@ -39,6 +39,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     command = typer.main.get_command(build_app())
     try:
         result = command.main(args=args, prog_name="phoebe", standalone_mode=False)
+    except Interrupted:
+        return int(ExitCode.INTERRUPTED)  # Ctrl-C ends a watch or a follow: nothing to explain
     except PhoebeError as error:
         terminal.error(error.message, error.detail)
         return int(exit_code_for(error))

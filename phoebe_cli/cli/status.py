@@ -1,0 +1,181 @@
+"""``phoebe status``: what is ready, what is not and why, as a tree, a table or a document."""
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from phoebe_cli.cli.options import GlobalOptions, cluster_command, parse_duration
+from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
+from phoebe_cli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from phoebe_cli.console import Terminal
+    from phoebe_cli.kube.session import Session
+    from phoebe_cli.usecases.status import StatusOptions, StatusReport
+
+HELP = (
+    "What is ready, what is not, and why: every Flux object as a tree (the Kustomizations that "
+    "applied it above it), a table, or JSON/YAML.\n\n"
+    "The tree starts at the root Kustomizations (applied by no other) and goes down their "
+    "inventories to the HelmReleases, each with its source beside it; objects applied by no "
+    "Kustomization are listed as unattached. An object blocked by a dependency shows the chain to "
+    "the object that is failing for its own reason.\n\n"
+    "phoebe status looks at the whole cluster; KIND, NAME, -n, -l, --failed and --suspended "
+    "narrow what is shown (the tree keeps the parents of what matches).\n\n"
+    "Exit 0 when everything shown is ready (suspended counts as ready unless --strict), 1 when "
+    "anything is failing or progressing: a CI gate. --watch keeps the view current from watches "
+    "until Ctrl-C, or with --until-ready until everything is ready (exit 0) or --timeout (exit 6)."
+)
+
+
+class StatusOutput(StrEnum):
+    TREE = "tree"
+    TABLE = "table"
+    JSON = "json"
+    YAML = "yaml"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status", help=HELP)
+    @cluster_command(namespaced=True)
+    def status_command(
+        kind: Annotated[
+            str | None, typer.Argument(metavar="[KIND]", help="Only this kind (ks, hr, git, oci, helmrepo, chart, es).")
+        ] = None,
+        name: Annotated[
+            str | None, typer.Argument(metavar="[NAME]", help="Only this object (or NAMESPACE/NAME).")
+        ] = None,
+        *,
+        selector: Annotated[
+            str | None, typer.Option("--selector", "-l", metavar="SELECTOR", help="Label selector, as kubectl.")
+        ] = None,
+        failed: Annotated[bool, typer.Option("--failed", help="Only what is failing, progressing or unknown.")] = False,
+        suspended: Annotated[bool, typer.Option("--suspended", help="Only what is suspended.")] = False,
+        output: Annotated[
+            StatusOutput, typer.Option("--output", "-o", metavar="tree|table|json|yaml", help="Output format.")
+        ] = StatusOutput.TREE,
+        root: Annotated[
+            str | None, typer.Option("--root", metavar="NAME", help="Start the tree at this Kustomization.")
+        ] = None,
+        depth: Annotated[
+            int | None, typer.Option("--depth", min=0, metavar="N", help="Levels below the roots.")
+        ] = None,
+        strict: Annotated[bool, typer.Option("--strict", help="Suspended objects count as not ready.")] = False,
+        watch: Annotated[bool, typer.Option("--watch", "-w", help="Keep the view current (watches).")] = False,
+        until_ready: Annotated[
+            bool, typer.Option("--until-ready", help="With --watch: stop when everything is ready.")
+        ] = False,
+        timeout: Annotated[
+            str | None, typer.Option("--timeout", metavar="DURATION", help="With --watch: give up after this.")
+        ] = None,
+        options: GlobalOptions,
+    ) -> int:
+        from phoebe_cli.usecases.status import StatusOptions
+
+        if options.namespace and options.all_namespaces:
+            raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+        if (until_ready or timeout) and not watch:
+            raise typer.BadParameter("--until-ready and --timeout go with --watch", param_hint="'--watch'")
+        status_options = StatusOptions(
+            kind=kind,
+            name=name,
+            namespace=None if options.all_namespaces else options.namespace,
+            label_selector=selector,
+            failed=failed,
+            suspended=suspended,
+            root=root,
+            depth=depth,
+            strict=strict,
+        )
+        seconds = parse_duration(timeout) if timeout else None
+        if watch:
+            return _watch(options, status_options, output, until_ready, seconds)
+        return _once(options, status_options, output)
+
+
+def _render(terminal: "Terminal", report: "StatusReport", output: StatusOutput) -> None:
+    from phoebe_cli.render import status as view
+
+    if output is StatusOutput.TREE:
+        terminal.show(view.tree_view(report, with_header=terminal.stdout_is_tty))
+    elif output is StatusOutput.TABLE:
+        terminal.show(view.table_view(report, with_header=terminal.stdout_is_tty))
+    else:
+        from phoebe_cli.render.documents import DataFormat, serialize
+
+        terminal.write(serialize(view.status_document(report), DataFormat(output.value)))
+
+
+def _once(options: GlobalOptions, status_options: "StatusOptions", output: StatusOutput) -> int:
+    from phoebe_cli.usecases.status import status
+
+    terminal = terminal_for(options)
+
+    async def use(session: "Session") -> "StatusReport":
+        return await status(session, status_options)
+
+    report = run_on_cluster(options, use)
+    _render(terminal, report, output)
+    if report.forbidden_namespaces:
+        terminal.warn(
+            f"not allowed to read {len(report.forbidden_namespaces)} namespaces: "
+            + ", ".join(report.forbidden_namespaces[:5])
+            + (" ..." if len(report.forbidden_namespaces) > 5 else "")
+        )
+    return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY
+
+
+def _watch(
+    options: GlobalOptions,
+    status_options: "StatusOptions",
+    output: StatusOutput,
+    until_ready: bool,
+    timeout: float | None,
+) -> int:
+    import time
+
+    from phoebe_cli.render import status as view
+    from phoebe_cli.usecases.status import watch_status
+
+    terminal = terminal_for(options)
+    live = terminal.stdout_is_tty and output in (StatusOutput.TREE, StatusOutput.TABLE)
+    holder: dict[str, StatusReport] = {}
+    previous: dict[object, object] = {}
+
+    def draw() -> object:
+        report = holder.get("report")
+        if report is None:
+            from rich.text import Text
+
+            return Text("listing...", style="dim")
+        if output is StatusOutput.TABLE:
+            return view.table_view(report, with_header=True)
+        return view.tree_view(report, with_header=True)
+
+    class Listener:
+        def report(self, report: "StatusReport") -> None:
+            holder["report"] = report
+            if live:
+                return
+            if output in (StatusOutput.JSON, StatusOutput.YAML):
+                _render(terminal, report, output)
+                return
+            # Not a terminal: one line per change of state, with the time.
+            stamp = time.strftime("%H:%M:%S")
+            for ref in report.selected:
+                obj = report.objects[ref]
+                if previous.get(ref) != obj.state:
+                    if ref in previous or not previous:
+                        terminal.write(f"{stamp} {view.node_label(obj, report).plain}")
+                    previous[ref] = obj.state
+
+    async def use(session: "Session") -> "StatusReport":
+        return await watch_status(session, status_options, Listener(), until_ready=until_ready, timeout=timeout)
+
+    if live:
+        with terminal.live(draw):  # type: ignore[arg-type]
+            report = run_on_cluster(options, use)
+    else:
+        report = run_on_cluster(options, use)
+    return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY

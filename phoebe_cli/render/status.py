@@ -1,0 +1,280 @@
+"""``phoebe status`` output: the tree, the table, the header, the document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree as RichTree
+
+from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION
+from phoebe_cli.flux.objects import FluxObject, ObjectRef, State, short_revision
+from phoebe_cli.flux.tree import Blocked, BlockProblem
+from phoebe_cli.render import symbols
+from phoebe_cli.render.documents import document
+from phoebe_cli.usecases.status import StatusReport
+
+MARKS: dict[State, tuple[str, str]] = {
+    State.READY: (symbols.OK, symbols.STYLE_OK),
+    State.FAILED: (symbols.FAILED, symbols.STYLE_FAILED),
+    State.PROGRESSING: (symbols.PENDING, symbols.STYLE_PENDING),
+    State.SUSPENDED: (symbols.SUSPENDED, "blue"),
+    State.UNKNOWN: ("?", symbols.STYLE_ABSENT),
+}
+STATE_ORDER = (State.READY, State.FAILED, State.PROGRESSING, State.SUSPENDED, State.UNKNOWN)
+
+
+def age(since: str | None, now: datetime) -> str:
+    """kubectl-style age: 45s, 12m, 5h, 3d."""
+    if not since:
+        return ""
+    try:
+        then = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    seconds = max(0, int((now - then).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _transition(obj: FluxObject) -> str | None:
+    ready = obj.ready
+    return ready.last_transition if ready is not None else obj.created
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _name(ref: ObjectRef) -> str:
+    return f"{ref.kind}/{ref.namespace}/{ref.name}"
+
+
+def _short(ref: ObjectRef, relative_to: str) -> str:
+    return ref.name if ref.namespace == relative_to else f"{ref.namespace}/{ref.name}"
+
+
+def blocked_text(blocked: Blocked, report: StatusReport) -> str:
+    """sonarr ← blocked by rook-ceph/rook-ceph-cluster ← ReconciliationFailed: ..."""
+    own = blocked.chain[0]
+    steps = [f"blocked by {_short(ref, own.namespace)}" for ref in blocked.chain[1:]]
+    text = " ← ".join(steps)
+    if blocked.problem is BlockProblem.CYCLE:
+        return f"{text} ← dependency cycle"
+    if blocked.problem is BlockProblem.MISSING:
+        return f"{text} ← not found"
+    cause = report.objects.get(blocked.cause)
+    if cause is not None:
+        reason = cause.reason or cause.state.value
+        message = one_line(cause.message)
+        text += f" ← {reason}: {message}" if message else f" ← {reason}"
+    return text
+
+
+def problem_text(obj: FluxObject, report: StatusReport) -> str:
+    """Why an object is not ready, on one line."""
+    blocked = report.blocked.get(obj.ref)
+    if blocked is not None:
+        return blocked_text(blocked, report)
+    if obj.state is State.SUSPENDED:
+        return "suspended"
+    message = one_line(obj.message)
+    if obj.reason and message:
+        return f"{obj.reason}: {message}"
+    return message or obj.reason
+
+
+def _source_note(obj: FluxObject, report: StatusReport, parent: FluxObject | None) -> Text | None:
+    """The source beside a node: always for a HelmRelease (its chart's source), and for a
+    Kustomization when it differs from its parent's (most read the same GitRepository)."""
+    ref = obj.source_ref
+    if ref is None:
+        return None
+    if obj.kind is KUSTOMIZATION and parent is not None and parent.source_ref == ref:
+        return None
+    source = report.objects.get(ref)
+    if obj.kind is HELM_RELEASE and source is not None and source.source_ref is not None:
+        source_ref = source.source_ref  # HelmChart -> its HelmRepository: what a person recognises
+        shown = report.objects.get(source_ref)
+        if shown is not None and (source.state is State.READY):
+            ref, source = source_ref, shown
+    note = Text(f"← {_name(ref)}", style="dim")
+    if source is None:
+        note.append(" (not found)", style=symbols.STYLE_PENDING)
+    elif source.state is not State.READY:
+        mark, style = MARKS[source.state]
+        note.append(f" {mark} {problem_text(source, report)}", style=style)
+    return note
+
+
+def node_label(obj: FluxObject, report: StatusReport, parent: FluxObject | None = None) -> Text:
+    mark, style = MARKS[obj.state]
+    label = Text.assemble((mark, style), " ", _name(obj.ref))
+    revision = short_revision(obj.revision)
+    if revision and obj.state in (State.READY, State.SUSPENDED, State.PROGRESSING):
+        label.append(f"  {revision}", style="cyan")
+    when = age(_transition(obj), report.generated)
+    if when:
+        label.append(f"  {when}", style="dim")
+    if obj.state is not State.READY:
+        problem = problem_text(obj, report)
+        if problem:
+            label.append(f"  {problem}", style=style if obj.state is State.FAILED else "")
+    note = _source_note(obj, report, parent)
+    if note is not None:
+        label.append("  ")
+        label.append_text(note)
+    return label
+
+
+def header(report: StatusReport) -> RenderableType:
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("context", report.context + (f", Flux {report.flux_version}" if report.flux_version else ""))
+    for ref, revision in report.git_revisions[:3]:
+        lines.add_row("source", f"{_name(ref)} {short_revision(revision)}")
+    for kind, states in sorted(report.counts.by_kind.items()):
+        total = sum(states.values())
+        parts = [
+            Text(f"{states[s]} {s.value}", style=MARKS[s][1] if s is not State.READY else "")
+            for s in STATE_ORDER
+            if states.get(s)
+        ]
+        line = Text(f"{total} ", style="bold")
+        line.append_text(Text(", ").join(parts))
+        lines.add_row(kind, line)
+    if report.forbidden_namespaces:
+        lines.add_row("forbidden", f"{len(report.forbidden_namespaces)} namespaces not readable")
+    return lines
+
+
+def tree_view(report: StatusReport, *, with_header: bool) -> RenderableType:
+    parts: list[RenderableType] = []
+    if with_header:
+        parts.extend([header(report), Text("")])
+    forest = RichTree("", hide_root=True, guide_style="dim")
+    objects = report.objects
+
+    def add(branch: RichTree, ref: ObjectRef, parent: FluxObject | None, depth: int) -> None:
+        obj = objects[ref]
+        node = branch.add(node_label(obj, report, parent))
+        if report.depth is not None and depth >= report.depth:
+            hidden = [k for k in report.tree.children.get(ref, ()) if report.visible(k)]
+            if hidden:
+                node.add(Text(f"… {len(hidden)} more", style="dim"))
+            return
+        for child in report.tree.children.get(ref, ()):
+            if report.visible(child):
+                add(node, child, obj, depth + 1)
+
+    for root in report.tree.roots:
+        if report.visible(root):
+            add(forest, root, None, 0)
+    unattached = [ref for ref in report.tree.unattached if ref in set(report.selected)]
+    if unattached:
+        branch = forest.add(Text("unattached (applied by no Kustomization)", style="bold dim"))
+        for ref in unattached:
+            branch.add(node_label(objects[ref], report))
+    if not report.selected:
+        parts.append(Text("nothing matched", style="dim"))
+    else:
+        parts.append(forest)
+    return Group(*parts)
+
+
+def table_view(report: StatusReport, *, with_header: bool, width: int | None = None) -> RenderableType:
+    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
+    for column in ("NAMESPACE", "KIND", "NAME", "READY", "SUSPENDED", "REVISION", "AGE"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("MESSAGE", overflow="ellipsis", no_wrap=True)
+    for ref in report.selected:
+        obj = report.objects[ref]
+        mark, style = MARKS[obj.state]
+        ready = obj.ready
+        message = problem_text(obj, report) if obj.state is not State.READY else one_line(obj.message)
+        table.add_row(
+            obj.namespace,
+            obj.kind.kind,
+            obj.name,
+            Text(f"{mark} {ready.status if ready else '-'}", style=style),
+            "yes" if obj.suspended else "no",
+            short_revision(obj.revision),
+            age(_transition(obj), report.generated),
+            Text(message, style=style if obj.state is State.FAILED else ""),
+        )
+    parts: list[RenderableType] = []
+    if with_header:
+        parts.extend([header(report), Text("")])
+    parts.append(table if report.selected else Text("nothing matched", style="dim"))
+    return Group(*parts)
+
+
+def _ref_doc(ref: ObjectRef) -> dict[str, str]:
+    return {"kind": ref.kind, "namespace": ref.namespace, "name": ref.name}
+
+
+def status_document(report: StatusReport) -> dict[str, Any]:
+    """The ``-o json|yaml`` shape; pinned by tests/unit/test_render_status.py and documented in
+    docs/commands/status.md."""
+    selected = set(report.selected)
+    objects = []
+    for ref in report.selected:
+        obj = report.objects[ref]
+        ready = obj.ready
+        blocked = report.blocked.get(ref)
+        objects.append(
+            {
+                **_ref_doc(ref),
+                "state": obj.state.value,
+                "ready": ready.status if ready else None,
+                "reason": obj.reason or None,
+                "message": obj.message or None,
+                "suspended": obj.suspended,
+                "revision": obj.revision,
+                "lastTransitionTime": _transition(obj),
+                "source": _ref_doc(obj.source_ref) if obj.source_ref else None,
+                "dependsOn": [_ref_doc(d) for d in obj.depends_on],
+                "blockedBy": None
+                if blocked is None
+                else {
+                    "chain": [_ref_doc(r) for r in blocked.chain[1:]],
+                    "problem": blocked.problem.value if blocked.problem else None,
+                    "cause": blocked_text(blocked, report),
+                },
+            }
+        )
+    counts = {
+        kind: {s.value: n for s, n in sorted(states.items(), key=lambda item: STATE_ORDER.index(item[0]))}
+        for kind, states in sorted(report.counts.by_kind.items())
+    }
+    return document(
+        "StatusReport",
+        {
+            "context": report.context,
+            "fluxVersion": report.flux_version,
+            "healthy": report.healthy,
+            "summary": {
+                "total": len(report.selected),
+                **{s.value: report.counts.total(s) for s in STATE_ORDER},
+            },
+            "counts": counts,
+            "sources": [{**_ref_doc(ref), "revision": rev} for ref, rev in report.git_revisions],
+            "objects": objects,
+            "tree": {
+                "roots": [_ref_doc(r) for r in report.tree.roots if report.visible(r)],
+                "edges": [
+                    {"parent": _ref_doc(p), "child": _ref_doc(c)}
+                    for p, c in report.tree.edges()
+                    if report.visible(p) and report.visible(c)
+                ],
+                "unattached": [_ref_doc(r) for r in report.tree.unattached if r in selected],
+            },
+            "forbiddenNamespaces": list(report.forbidden_namespaces),
+        },
+    )
