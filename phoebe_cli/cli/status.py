@@ -146,9 +146,7 @@ def _watch(
     def draw() -> object:
         report = holder.get("report")
         if report is None:
-            from rich.text import Text
-
-            return Text("listing...", style="dim")
+            return view.waiting_view()
         if output is StatusOutput.TABLE:
             return view.table_view(report, with_header=True)
         return view.tree_view(report, with_header=True)

@@ -132,6 +132,10 @@ def node_label(obj: FluxObject, report: StatusReport, parent: FluxObject | None 
     return label
 
 
+def waiting_view() -> RenderableType:
+    return Text("listing...", style="dim")
+
+
 def header(report: StatusReport) -> RenderableType:
     lines = Table.grid(padding=(0, 2))
     lines.add_column(style="bold")
