@@ -48,7 +48,8 @@ class Cluster:
 
 @dataclass
 class ClusterPool:
-    """Control planes by CRD set ("newest", "older", "none"), started on first use."""
+    """Control planes by CRD set ("newest", "older", "none"; "sample": newest with the sample
+    repository loaded and nothing else), started on first use."""
 
     clusters: dict[str, Cluster] = field(default_factory=dict)
     failure: str | None = None
@@ -70,8 +71,12 @@ class ClusterPool:
             api = Api(plane.server, plane.admin_token, plane.ca_file)
             self.clusters[crd_set] = Cluster(plane, api, crd_set)
             if crd_set != "none":
-                install_crds(api, crd_set)
+                install_crds(api, "newest" if crd_set == "sample" else crd_set)
                 install_ready_controllers(api)
+            if crd_set == "sample":
+                from tests.support.sample import load_sample_repository
+
+                load_sample_repository(api)
         return self.clusters[crd_set]
 
     def stop_all(self) -> None:
@@ -100,6 +105,13 @@ def cluster(cluster_pool: ClusterPool) -> Cluster:
 def older_cluster(cluster_pool: ClusterPool) -> Cluster:
     """A control plane with the older CRD set (v1beta2/v2beta2 served beside v1/v2)."""
     return cluster_pool.get("older")
+
+
+@pytest.fixture(scope="session")
+def sample_cluster(cluster_pool: ClusterPool) -> Cluster:
+    """A control plane holding only the sample repository, with its scenario statuses (tests
+    must not change it)."""
+    return cluster_pool.get("sample")
 
 
 @pytest.fixture(scope="session")

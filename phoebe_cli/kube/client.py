@@ -131,7 +131,7 @@ class KubeClient:
         )
 
     def _fallback(self) -> httpx.AsyncClient:
-        """An HTTP/1.1 client, for answers HTTP/2 cannot deliver (see ``request``)."""
+        """An HTTP/1.1 client: for streams, and for answers HTTP/2 cannot deliver (see ``request``)."""
         if self._http1 is None:
             self._http1 = self._new_http(http2=False)
         return self._http1
@@ -275,11 +275,16 @@ class KubeClient:
         params: Mapping[str, str | int | bool] | None = None,
         what: str | None = None,
     ) -> AsyncIterator[str]:
-        """Lines of a streaming response (watch events, logs) as they arrive."""
+        """Lines of a streaming response (watch events, logs) as they arrive.
+
+        Streams go over HTTP/1.1, one connection each: with several long-lived streams on one
+        HTTP/2 connection, httpcore can leave a stream's frames queued while that stream's reader
+        waits on the socket for more, delaying events until other traffic arrives.
+        """
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         timeout = httpx.Timeout(None, connect=self.settings.connect_timeout)
         try:
-            async with self._http.stream(
+            async with self._fallback().stream(
                 "GET", path, params=query, timeout=timeout, extensions=self._extensions()
             ) as response:
                 self.requests_sent += 1
