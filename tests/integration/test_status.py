@@ -120,8 +120,8 @@ def test_failed_filters_every_output(phoebe: PhoebeRunner, sample_cluster: Clust
     tree = phoebe("status", "--failed", kubeconfig=sample_cluster.kubeconfig)
     assert [strip_ages(line)[:60] for line in tree.lines] == [
         "✓ Kustomization/flux-system/cluster-apps  main@sha1:66c1a7ee",  # kept as the parent
-        f"├── ✗ Kustomization/media/sonarr  <age>  blocked by rook-cep",
-        f"└── ✗ Kustomization/rook-ceph/rook-ceph-cluster  <age>  Reco",
+        "├── ✗ Kustomization/media/sonarr  <age>  blocked by rook-cep",
+        "└── ✗ Kustomization/rook-ceph/rook-ceph-cluster  <age>  Reco",
     ]
     table = phoebe("status", "--failed", "-o", "table", kubeconfig=sample_cluster.kubeconfig)
     assert [r.split()[2] for r in table.lines[1:]] == ["sonarr", "rook-ceph-cluster"]
