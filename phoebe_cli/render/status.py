@@ -108,7 +108,7 @@ def _source_note(obj: FluxObject, report: StatusReport, parent: FluxObject | Non
         note.append(" (not found)", style=symbols.STYLE_PENDING)
     elif source.state is not State.READY:
         mark, style = MARKS[source.state]
-        note.append(f" {mark} {problem_text(source, report)}", style=style)
+        note.append(f" {mark} {problem_text(source, report) or source.state.value}", style=style)
     return note
 
 

@@ -1,0 +1,127 @@
+"""status output with width and colour pinned, and the document shape."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from rich.console import Console
+
+from phoebe_cli.render.status import age, status_document, table_view, tree_view
+from phoebe_cli.usecases.status import Snapshot, StatusOptions, build_report
+from tests.unit.test_tree import hr, index, ks, source
+from phoebe_cli.flux import kinds
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+def render(renderable: object, width: int = 160) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())  # type: ignore[attr-defined]
+
+
+def snapshot() -> Snapshot:
+    objects = index(
+        ks(
+            "root",
+            "flux-system",
+            children=["Kustomization/rook/ceph", "Kustomization/media/sonarr", "Kustomization/apps/web"],
+        ),
+        ks("ceph", "rook", ready="False", reason="HealthCheckFailed", message="timeout waiting for:\n[Deployment]"),
+        ks(
+            "sonarr",
+            "media",
+            depends=["rook/ceph"],
+            ready="False",
+            reason="DependencyNotReady",
+            message="dependency 'rook/ceph' is not ready",
+        ),
+        ks("web", children=["HelmRelease/apps/web"]),
+        hr("web"),
+        source(kinds.HELM_CHART, "apps-web", sourceRef={"kind": "HelmRepository", "name": "repo"}),
+        source(kinds.HELM_REPOSITORY, "repo"),
+    )
+    return Snapshot(objects=objects, context="home", flux_version="v2.9.5")
+
+
+def test_ages() -> None:
+    assert age("2026-11-26T11:59:15Z", NOW) == "45s"
+    assert age("2026-11-26T10:00:00Z", NOW) == "2h"
+    assert age("2026-11-20T12:00:00Z", NOW) == "6d"
+    assert age(None, NOW) == ""
+
+
+def test_tree_text() -> None:
+    report = build_report(snapshot(), StatusOptions(), now=NOW)
+    assert render(tree_view(report, with_header=False)) == "\n".join(
+        [
+            "✓ Kustomization/flux-system/root  ← GitRepository/flux-system/flux-system (not found)",
+            "├── ✓ Kustomization/apps/web",
+            "│   └── ✓ HelmRelease/apps/web  ← HelmChart/flux-system/apps-web ? unknown",
+            "├── ✗ Kustomization/media/sonarr  blocked by rook/ceph ← HealthCheckFailed: timeout waiting for: [Deployment]",
+            "└── ✗ Kustomization/rook/ceph  HealthCheckFailed: timeout waiting for: [Deployment]",
+        ]
+    )
+    assert report.healthy is False
+
+
+def test_failed_tree_keeps_parents_only() -> None:
+    report = build_report(snapshot(), StatusOptions(failed=True), now=NOW)
+    text = render(tree_view(report, with_header=False))
+    assert "web" not in text
+    assert text.splitlines()[0].startswith("✓ Kustomization/flux-system/root")
+
+
+def test_table_text() -> None:
+    report = build_report(snapshot(), StatusOptions(kind="ks"), now=NOW)
+    lines = render(table_view(report, with_header=False), width=200).splitlines()
+    assert lines[0].split() == ["NAMESPACE", "KIND", "NAME", "READY", "SUSPENDED", "REVISION", "AGE", "MESSAGE"]
+    assert [line.split()[2] for line in lines[1:]] == ["sonarr", "ceph", "web", "root"]
+    assert lines[2].endswith("HealthCheckFailed: timeout waiting for: [Deployment]")
+
+
+def test_document_shape_is_pinned() -> None:
+    report = build_report(snapshot(), StatusOptions(name="media/sonarr"), now=NOW)
+    assert status_document(report) == {
+        "apiVersion": "phoebe.dev/v1",
+        "kind": "StatusReport",
+        "context": "home",
+        "fluxVersion": "v2.9.5",
+        "healthy": False,
+        "summary": {"total": 1, "ready": 0, "failed": 1, "progressing": 0, "suspended": 0, "unknown": 0},
+        "counts": {"Kustomization": {"failed": 1}},
+        "sources": [],
+        "objects": [
+            {
+                "kind": "Kustomization",
+                "namespace": "media",
+                "name": "sonarr",
+                "state": "failed",
+                "ready": "False",
+                "reason": "DependencyNotReady",
+                "message": "dependency 'rook/ceph' is not ready",
+                "suspended": False,
+                "revision": None,
+                "lastTransitionTime": None,
+                "source": {"kind": "GitRepository", "namespace": "flux-system", "name": "flux-system"},
+                "dependsOn": [{"kind": "Kustomization", "namespace": "rook", "name": "ceph"}],
+                "blockedBy": {
+                    "chain": [{"kind": "Kustomization", "namespace": "rook", "name": "ceph"}],
+                    "problem": None,
+                    "cause": "blocked by rook/ceph ← HealthCheckFailed: timeout waiting for: [Deployment]",
+                },
+            }
+        ],
+        "tree": {
+            "roots": [{"kind": "Kustomization", "namespace": "flux-system", "name": "root"}],
+            "edges": [
+                {
+                    "parent": {"kind": "Kustomization", "namespace": "flux-system", "name": "root"},
+                    "child": {"kind": "Kustomization", "namespace": "media", "name": "sonarr"},
+                }
+            ],
+            "unattached": [],
+        },
+        "forbiddenNamespaces": [],
+    }
