@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
+from phoebe_cli.flux import kinds
 from phoebe_cli.render.status import age, status_document, table_view, tree_view
 from phoebe_cli.usecases.status import Snapshot, StatusOptions, build_report
 from tests.unit.test_tree import hr, index, ks, source
-from phoebe_cli.flux import kinds
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 
