@@ -59,7 +59,8 @@ def test_tree_text() -> None:
             "✓ Kustomization/flux-system/root  ← GitRepository/flux-system/flux-system (not found)",
             "├── ✓ Kustomization/apps/web",
             "│   └── ✓ HelmRelease/apps/web  ← HelmChart/flux-system/apps-web ? unknown",
-            "├── ✗ Kustomization/media/sonarr  blocked by rook/ceph ← HealthCheckFailed: timeout waiting for: [Deployment]",
+            "├── ✗ Kustomization/media/sonarr  blocked by rook/ceph ← HealthCheckFailed: timeout waiting for: "
+            "[Deployment]",
             "└── ✗ Kustomization/rook/ceph  HealthCheckFailed: timeout waiting for: [Deployment]",
         ]
     )
