@@ -86,3 +86,35 @@ def test_sync_git_cascade_after_a_push(phoebe: PhoebeRunner, flux_env: FluxEnv) 
         ]
         == new
     )
+
+
+def test_status_tree_after_real_reconciles(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    result = phoebe("status", "-o", "json", kubeconfig=flux_env.kubeconfig)
+    assert result.code == 1
+    doc = json.loads(result.stdout)
+    objects = {f"{o['kind']}/{o['namespace']}/{o['name']}": o for o in doc["objects"]}
+    failing = objects["Kustomization/rook-ceph/rook-ceph-cluster"]
+    assert failing["state"] == "failed"
+    assert "spec.ports[0].port: Invalid value: 99999" in failing["message"]
+    blocked = objects["Kustomization/media/sonarr"]
+    assert blocked["blockedBy"]["chain"] == [
+        {"kind": "Kustomization", "namespace": "rook-ceph", "name": "rook-ceph-cluster"}
+    ]
+    assert "99999" in blocked["blockedBy"]["cause"]
+    assert objects["Kustomization/media/plex"]["state"] == "suspended"
+    # the real inventories make the tree: cluster-apps applied sonarr; radarr applied its release
+    edges = {(e["parent"]["name"], e["child"]["kind"], e["child"]["name"]) for e in doc["tree"]["edges"]}
+    assert ("cluster-apps", "Kustomization", "sonarr") in edges
+    assert [r["name"] for r in doc["tree"]["roots"]] == ["cluster-apps", "cluster-meta"]
+    text = phoebe("status", "--failed", kubeconfig=flux_env.kubeconfig)
+    assert any("blocked by rook-ceph/rook-ceph-cluster ←" in line for line in text.lines)
+
+
+def test_events_of_the_failing_app(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    result = phoebe(
+        "events", "ks/rook-ceph/rook-ceph-cluster", "--warnings", "-o", "json", kubeconfig=flux_env.kubeconfig
+    )
+    assert result.code == 0
+    events = json.loads(result.stdout)["events"]
+    assert events and events[-1]["source"] == "kustomize-controller"
+    assert "99999" in events[-1]["message"]

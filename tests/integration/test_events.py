@@ -1,0 +1,114 @@
+"""`phoebe events` against the real API server (events written as a controller's recorder would)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cluster, PhoebeRunner
+from tests.support import manifests
+
+pytestmark = pytest.mark.cluster
+
+
+def event(
+    obj: dict[str, Any],
+    name: str,
+    type_: str,
+    reason: str,
+    message: str,
+    at: str,
+    count: int = 1,
+    component: str = "kustomize-controller",
+) -> dict[str, Any]:
+    meta = obj["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": f"{meta['name']}.{name}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": obj["apiVersion"],
+            "kind": obj["kind"],
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid", ""),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message,
+        "count": count,
+        "firstTimestamp": at,
+        "lastTimestamp": at,
+        "source": {"component": component},
+    }
+
+
+def test_events_of_a_release_and_its_sources(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    api = cluster.api
+    repo = api.create(manifests.helm_repository("charts", namespace))
+    release = api.create(manifests.helm_release("web", namespace, repository="charts"))
+    other = api.create(manifests.helm_release("other", namespace, repository="charts"))
+    api.create(
+        event(
+            release,
+            "a",
+            "Normal",
+            "InstallSucceeded",
+            "Helm install succeeded",
+            "2026-11-26T10:00:00Z",
+            component="helm-controller",
+        )
+    )
+    api.create(
+        event(
+            release,
+            "b",
+            "Warning",
+            "UpgradeFailed",
+            "Helm upgrade failed:\ntimed out",
+            "2026-11-26T10:05:00Z",
+            count=3,
+            component="helm-controller",
+        )
+    )
+    api.create(
+        event(
+            repo,
+            "c",
+            "Warning",
+            "Failed",
+            "failed to fetch index",
+            "2026-11-26T10:02:00Z",
+            component="source-controller",
+        )
+    )
+    api.create(event(other, "d", "Normal", "InstallSucceeded", "not this one", "2026-11-26T10:03:00Z"))
+
+    result = phoebe("events", f"hr/{namespace}/web", "-o", "json", kubeconfig=cluster.kubeconfig)
+
+    assert result.code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [e["reason"] for e in doc["events"]] == ["InstallSucceeded", "Failed", "UpgradeFailed"]  # newest last
+    assert doc["events"][1]["object"] == {"kind": "HelmRepository", "namespace": namespace, "name": "charts"}
+    assert doc["events"][2]["count"] == 3
+    text = phoebe("events", "hr/web", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert text.lines[0].split() == ["AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert text.lines[-1].split()[1:4] == ["Warning", "UpgradeFailed", f"HelmRelease/{namespace}/web"]
+    assert text.lines[-1].endswith("Helm upgrade failed: timed out (x3)")
+
+    warnings = phoebe("events", "-n", namespace, "--warnings", "-o", "json", kubeconfig=cluster.kubeconfig)
+    assert [e["reason"] for e in json.loads(warnings.stdout)["events"]] == ["Failed", "UpgradeFailed"]
+    limited = phoebe("events", "-n", namespace, "--limit", "1", kubeconfig=cluster.kubeconfig)
+    assert limited.lines[0] == "(3 older events not shown; --limit to see more)"
+
+
+def test_events_errors(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    missing = phoebe("events", f"ks/{namespace}/ghost", kubeconfig=cluster.kubeconfig)
+    assert (missing.code, missing.stderr) == (5, f"phoebe: error: Kustomization not found: {namespace}/ghost\n")
+    bad = phoebe("events", "nonsense", kubeconfig=cluster.kubeconfig)
+    assert bad.code == 2
+    assert "use KIND/NAME or KIND/NAMESPACE/NAME" in bad.stderr
+    empty = phoebe("events", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert (empty.code, empty.stdout) == (0, "no events (the API server keeps them for an hour by default)\n")
