@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import controlplane, startup
+from bench import controlplane, startup, status, sync
 
 
 def main() -> int:
     startup.main([])
     controlplane.main([])
+    sync.main([])
+    status.main([])
     return 0
 
 

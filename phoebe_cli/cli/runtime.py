@@ -36,9 +36,18 @@ def run_on_cluster(options: GlobalOptions, usecase: Callable[[Session], Awaitabl
 
     async def run() -> T:
         stop = _InterruptHandler(asyncio.current_task())
+        started = loop_time = asyncio.get_running_loop().time()
         try:
             async with open_session(session_options) as session:
-                return await usecase(session)
+                try:
+                    return await usecase(session)
+                finally:
+                    if options.verbose >= 2:
+                        loop_time = asyncio.get_running_loop().time()
+                        terminal_for(options).debug(
+                            f"{session.kube.requests_sent} requests to {session.access.server} "
+                            f"in {loop_time - started:.3f}s"
+                        )
         finally:
             stop.remove()
 

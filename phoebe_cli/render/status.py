@@ -192,30 +192,51 @@ def tree_view(report: StatusReport, *, with_header: bool) -> RenderableType:
     return Group(*parts)
 
 
+def columns(headers: list[str], rows: list[list[Text]], *, gap: int = 2) -> RenderableType:
+    """Rows aligned in columns, one Text per line (Rich's Table measures every cell, which is
+    slow for hundreds of rows); the last column is left as long as it is."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], cell.cell_len)
+    pad = " " * gap
+    lines = [Text(pad.join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=False)) + pad + headers[-1],
+                  style="bold")]
+    for row in rows:
+        line = Text()
+        for i, cell in enumerate(row[:-1]):
+            line.append_text(cell)
+            line.append(" " * (widths[i] - cell.cell_len) + pad)
+        line.append_text(row[-1])
+        line.no_wrap, line.overflow = True, "ellipsis"  # on a terminal: one line each, cut at its edge
+        lines.append(line)
+    return Group(*lines)
+
+
 def table_view(report: StatusReport, *, with_header: bool, width: int | None = None) -> RenderableType:
-    table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
-    for column in ("NAMESPACE", "KIND", "NAME", "READY", "SUSPENDED", "REVISION", "AGE"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("MESSAGE", overflow="ellipsis", no_wrap=True)
+    headers = ["NAMESPACE", "KIND", "NAME", "READY", "SUSPENDED", "REVISION", "AGE", "MESSAGE"]
+    rows: list[list[Text]] = []
     for ref in report.selected:
         obj = report.objects[ref]
         mark, style = MARKS[obj.state]
         ready = obj.ready
         message = problem_text(obj, report) if obj.state is not State.READY else one_line(obj.message)
-        table.add_row(
-            obj.namespace,
-            obj.kind.kind,
-            obj.name,
-            Text(f"{mark} {ready.status if ready else '-'}", style=style),
-            "yes" if obj.suspended else "no",
-            short_revision(obj.revision),
-            age(_transition(obj), report.generated),
-            Text(message, style=style if obj.state is State.FAILED else ""),
+        rows.append(
+            [
+                Text(obj.namespace),
+                Text(obj.kind.kind),
+                Text(obj.name),
+                Text(f"{mark} {ready.status if ready else '-'}", style=style),
+                Text("yes" if obj.suspended else "no"),
+                Text(short_revision(obj.revision)),
+                Text(age(_transition(obj), report.generated)),
+                Text(message, style=style if obj.state is State.FAILED else ""),
+            ]
         )
     parts: list[RenderableType] = []
     if with_header:
         parts.extend([header(report), Text("")])
-    parts.append(table if report.selected else Text("nothing matched", style="dim"))
+    parts.append(columns(headers, rows) if report.selected else Text("nothing matched", style="dim"))
     return Group(*parts)
 
 
