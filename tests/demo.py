@@ -35,12 +35,15 @@ def main() -> int:
     kubeconfig = default_dir() / "kubeconfig"
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
     run_phoebe("check", env=env)
+    run_phoebe("status", env=env)
     run_phoebe("sync", "ks", "-A", "--timeout", "2m", env=env)
     run_phoebe("sync", "hr", "echo", "-n", "default", "--force", env=env)
+    run_phoebe("status", "--failed", "-o", "table", env=env)
+    run_phoebe("events", "ks/rook-ceph/rook-ceph-cluster", "--warnings", env=env)
     print(
         "\nReal kustomize-controller and helm-controller are still running on the sample repository "
         "(rook-ceph/rook-ceph-cluster fails, media/sonarr is blocked behind it, media/plex is suspended).\n"
-        f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n  .venv/bin/phoebe sync ks -A\n"
+        f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n  .venv/bin/phoebe status\n  .venv/bin/phoebe sync ks -A\n"
         "Stop it with: just cluster-down",
         flush=True,
     )
