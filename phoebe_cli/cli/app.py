@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phoebe_cli import __version__
-from phoebe_cli.cli import check, events, status, sync
+from phoebe_cli.cli import check, events, logs, status, sync
 from phoebe_cli.cli.options import (
     ContextOption,
     FluxNamespaceOption,
@@ -63,4 +63,5 @@ def build_app() -> typer.Typer:
     sync.register(app)
     status.register(app)
     events.register(app)
+    logs.register(app)
     return app

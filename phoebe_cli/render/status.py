@@ -200,8 +200,9 @@ def columns(headers: list[str], rows: list[list[Text]], *, gap: int = 2) -> Rend
         for i, cell in enumerate(row[:-1]):
             widths[i] = max(widths[i], cell.cell_len)
     pad = " " * gap
-    lines = [Text(pad.join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=False)) + pad + headers[-1],
-                  style="bold")]
+    lines = [
+        Text(pad.join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=False)) + pad + headers[-1], style="bold")
+    ]
     for row in rows:
         line = Text()
         for i, cell in enumerate(row[:-1]):
