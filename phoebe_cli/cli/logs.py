@@ -122,7 +122,7 @@ def _read(options: GlobalOptions, logs_options: "LogsOptions", output: LogsOutpu
         return await read_logs(session, logs_options)
 
     result = run_on_cluster(options, use)
-    controllers = sorted({p.controller.removesuffix("-controller") for p in result.pods})
+    controllers = sorted({p.controller for p in result.pods})
     terminal, render = _printer(options, output, controllers)
     for reason in result.skipped:
         terminal.warn(reason)
@@ -137,7 +137,7 @@ def _read(options: GlobalOptions, logs_options: "LogsOptions", output: LogsOutpu
 def _follow(options: GlobalOptions, logs_options: "LogsOptions", output: LogsOutput) -> int:
     from phoebe_cli.usecases.logs import follow_logs
 
-    controllers = ["source", "kustomize", "helm", "notification"]
+    controllers = ["source-controller", "kustomize-controller", "helm-controller"]
     terminal, render = _printer(options, output, controllers)
     styled = terminal.stdout_is_tty and output is LogsOutput.TEXT
 

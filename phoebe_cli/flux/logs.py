@@ -25,7 +25,7 @@ KIND_KEYS = ("controllerKind", "reconciler kind", "kind")
 
 @dataclass(slots=True)
 class LogLine:
-    controller: str
+    controller: str  # the controller's Deployment (kustomize-controller)
     pod: str
     raw: str  # the line as the controller wrote it
     stamp: str  # RFC 3339 (the kubelet's receive time when the line carries none)

@@ -40,17 +40,21 @@ def _level(line: LogLine) -> str:
     return (line.level or "-")[:5].ljust(5)
 
 
+def short_controller(name: str) -> str:
+    return name.removesuffix("-controller")
+
+
 class TextLayout:
     """Columns: time, level, controller (padded to the widest selected), object, message."""
 
     def __init__(self, controllers: list[str]) -> None:
-        self.width = max((len(c) for c in controllers), default=6)
+        self.width = max((len(short_controller(c)) for c in controllers), default=6)
         self.indent = " " * (12 + 1 + 5 + 1 + self.width + 1)
 
     def plain(self, line: LogLine) -> str:
         if line.continuation:
             return f"{self.indent}{line.raw.lstrip()}"
-        head = f"{_time(line.stamp)} {_level(line)} {line.controller.ljust(self.width)} "
+        head = f"{_time(line.stamp)} {_level(line)} {short_controller(line.controller).ljust(self.width)} "
         if not line.is_json:
             return head + line.raw
         target = _object(line)
@@ -88,6 +92,6 @@ def json_line(line: LogLine) -> str:
         record = {"ts": line.stamp, "raw": line.raw}
         if line.continuation:
             record["continuation"] = True
-    record["deployment"] = line.controller if line.controller.endswith("operator") else f"{line.controller}-controller"
+    record["deployment"] = line.controller
     record["pod"] = line.pod
     return json.dumps(record, ensure_ascii=False)

@@ -186,7 +186,7 @@ async def read_pod(session: Session, pod: ControllerPod, options: LogsOptions) -
         if error.code == 400:
             raise _not_started(pod, error) from error
         raise
-    parser = StreamParser(_short(pod.controller), pod.pod)
+    parser = StreamParser(pod.controller, pod.pod)
     lines = []
     for line in response.text.splitlines():
         received, text = split_kubelet_timestamp(line)
@@ -290,7 +290,7 @@ class _Follower:
                 self.failure.set_exception(error)
 
     async def _stream(self, pod: ControllerPod, first: bool) -> None:
-        parser = StreamParser(_short(pod.controller), pod.pod)
+        parser = StreamParser(pod.controller, pod.pod)
         last = ""
         attempts = 0
         while True:

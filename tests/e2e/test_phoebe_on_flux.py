@@ -118,3 +118,17 @@ def test_events_of_the_failing_app(phoebe: PhoebeRunner, flux_env: FluxEnv) -> N
     events = json.loads(result.stdout)["events"]
     assert events and events[-1]["source"] == "kustomize-controller"
     assert "99999" in events[-1]["message"]
+
+
+def test_logs_of_the_failing_app(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    result = phoebe("logs", "ks/rook-ceph/rook-ceph-cluster", "--level", "error", kubeconfig=flux_env.kubeconfig)
+    assert result.code == 0, result.stderr
+    assert result.lines, "the real kustomize-controller logged no error for the failing app"
+    first = result.lines[0]
+    assert " error kustomize ks/rook-ceph/rook-ceph-cluster  " in first
+    assert "spec.ports[0].port: Invalid value: 99999" in first
+    merged = phoebe("logs", "--tail", "50", "-o", "json", kubeconfig=flux_env.kubeconfig)
+    records = [json.loads(line) for line in merged.lines]
+    assert {r["deployment"] for r in records} == {"kustomize-controller", "helm-controller", "source-controller"}
+    stamps = [r["ts"] for r in records]
+    assert stamps == sorted(stamps)
