@@ -40,10 +40,12 @@ def main() -> int:
     run_phoebe("sync", "hr", "echo", "-n", "default", "--force", env=env)
     run_phoebe("status", "--failed", "-o", "table", env=env)
     run_phoebe("events", "ks/rook-ceph/rook-ceph-cluster", "--warnings", env=env)
+    run_phoebe("logs", "ks/rook-ceph/rook-ceph-cluster", "--level", "error", "--tail", "200", env=env)
     print(
         "\nReal kustomize-controller and helm-controller are still running on the sample repository "
         "(rook-ceph/rook-ceph-cluster fails, media/sonarr is blocked behind it, media/plex is suspended).\n"
-        f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n  .venv/bin/phoebe status\n  .venv/bin/phoebe sync ks -A\n"
+        f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n"
+        "  .venv/bin/phoebe status\n  .venv/bin/phoebe sync ks -A\n  .venv/bin/phoebe logs -f\n"
         "Stop it with: just cluster-down",
         flush=True,
     )
