@@ -71,6 +71,27 @@ class StreamParser:
         self.controller = controller
         self.pod = pod
         self._last: LogLine | None = None
+        self._dropped = False  # the last JSON line was filtered out: so are its continuations
+
+    def kept(self, line: str, received: str, keep: LogFilter) -> LogLine | None:
+        """The parsed line if ``keep`` keeps it. JSON lines the filter must reject are recognised
+        in the raw text and never parsed (that is most of the cost); their continuation lines
+        (a stack trace) go with them."""
+        if line.startswith("{"):
+            if not keep.may_keep(line):
+                self._dropped, self._last = True, None
+                return None
+            parsed = self.parse(line, received)
+            if parsed.is_json:
+                self._dropped = not keep.keeps(parsed)
+                return None if self._dropped else parsed
+            return parsed if keep.keeps(parsed) else None
+        if self._dropped and line and (line[0] in " \t" or _looks_continued(line)):
+            return None
+        parsed = self.parse(line, received)
+        if not parsed.continuation:
+            self._dropped = False
+        return parsed if keep.keeps(parsed) else None
 
     def parse(self, line: str, received: str = "") -> LogLine:
         text = line.rstrip("\r\n")
@@ -102,28 +123,36 @@ class StreamParser:
         return LogLine(self.controller, self.pod, text, received, "", text)
 
     def _from_json(self, text: str, fields: dict[str, Any], received: str) -> LogLine:
-        kind = next((fields[k] for k in KIND_KEYS if isinstance(fields.get(k), str)), None)
-        name = fields.get("name")
-        namespace = fields.get("namespace")
+        # The hot path (100,000+ lines a second): plain lookups, positional construction.
+        get = fields.get
+        kind = get("controllerKind")
+        if not isinstance(kind, str):
+            kind = get("reconciler kind")
+            if not isinstance(kind, str):
+                kind = get("kind") if isinstance(get("kind"), str) else None
+        name = get("name")
+        namespace = get("namespace")
         if kind and (name is None or namespace is None):
             # controller-runtime also nests the object: {"Kustomization": {"name": .., "namespace": ..}}
-            nested = fields.get(kind)
+            nested = get(kind)
             if isinstance(nested, dict):
                 name = name if name is not None else nested.get("name")
                 namespace = namespace if namespace is not None else nested.get("namespace")
-        error = fields.get("error")
+        error = get("error")
+        level = get("level", "")
+        stamp = get("ts")
         return LogLine(
-            controller=self.controller,
-            pod=self.pod,
-            raw=text,
-            stamp=_timestamp(fields.get("ts")) or received,
-            level=str(fields.get("level", "")).lower(),
-            message=str(fields.get("msg", "")),
-            error=str(error) if error is not None else None,
-            kind=kind,
-            namespace=str(namespace) if namespace is not None else None,
-            name=str(name) if name is not None else None,
-            fields=fields,
+            self.controller,
+            self.pod,
+            text,
+            stamp if isinstance(stamp, str) and stamp else _timestamp(stamp) or received,
+            level.lower() if isinstance(level, str) else str(level),
+            str(get("msg", "")),
+            None if error is None else str(error),
+            kind,
+            None if namespace is None else str(namespace),
+            None if name is None else str(name),
+            fields,
         )
 
 
@@ -143,8 +172,20 @@ class LogFilter:
     grep: str | None = None
     controllers: frozenset[str] = field(default_factory=frozenset)
 
+    def may_keep(self, text: str) -> bool:
+        """False only when the raw JSON text cannot pass: a cheap test before parsing."""
+        if self.grep is not None and self.grep not in text:
+            return False
+        if self.name is not None and f'"{self.name}"' not in text:
+            return False
+        if self.namespace is not None and f'"{self.namespace}"' not in text:
+            return False
+        if LEVELS.get(self.min_level, 1) > 0 and ('"level":"debug"' in text or '"level": "debug"' in text):
+            return False
+        return not (self.kind is not None and self.kind not in text)
+
     def keeps(self, line: LogLine) -> bool:
-        if line.rank < LEVELS.get(self.min_level, 1):
+        if LEVELS.get(line.level, 1) < LEVELS.get(self.min_level, 1):
             return False
         if self.controllers and line.controller not in self.controllers:
             return False

@@ -7,12 +7,13 @@ only for colour on a terminal.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from phoebe_cli.flux.kinds import kind_named
 from phoebe_cli.flux.logs import LogLine
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 LEVEL_STYLES = {"error": "bold red", "warn": "yellow", "warning": "yellow", "debug": "dim", "info": "green"}
 
@@ -67,6 +68,8 @@ class TextLayout:
         return text
 
     def styled(self, line: LogLine) -> Text:
+        from rich.text import Text  # only on a terminal: piped output never loads Rich
+
         plain = self.plain(line)
         text = Text(plain)
         if line.continuation:

@@ -150,3 +150,26 @@ def test_json_output_keeps_every_key() -> None:
         "deployment": "kustomize-controller",
         "pod": "pod-1",
     }
+
+
+def test_kept_drops_rejected_lines_with_their_continuations() -> None:
+    parser = StreamParser("kustomize-controller", "pod")
+    keep = LogFilter(min_level="info")
+    lines = [
+        json.dumps({"level": "debug", "msg": "noisy"}),
+        "goroutine 1 [running]:",
+        "\tmain.main()",
+        json.dumps({"level": "error", "msg": "bad", "error": "x"}),
+        "panic: oops",
+        "standalone text",
+    ]
+    kept = [line for text in lines if (line := parser.kept(text, "", keep)) is not None]
+    assert [(k.message, k.continuation) for k in kept] == [
+        ("bad", False),
+        ("panic: oops", True),
+        ("standalone text", False),
+    ]
+    by_name = LogFilter(name="web")
+    parser = StreamParser("kustomize-controller", "pod")
+    assert parser.kept(json.dumps({"level": "info", "msg": "m", "name": "web"}), "", by_name) is not None
+    assert parser.kept(json.dumps({"level": "info", "msg": "m", "name": "webhook"}), "", by_name) is None
