@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phoebe_cli import __version__
-from phoebe_cli.cli import check, events, logs, status, sync
+from phoebe_cli.cli import check, events, logs, status, sync, validate
 from phoebe_cli.cli.options import (
     ContextOption,
     FluxNamespaceOption,
@@ -64,4 +64,5 @@ def build_app() -> typer.Typer:
     status.register(app)
     events.register(app)
     logs.register(app)
+    validate.register(app)
     return app

@@ -34,7 +34,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from phoebe_cli.cli.app import build_app
     from phoebe_cli.console import Terminal
 
-    args = list(sys.argv[1:] if argv is None else argv)
+    args = _optional_values(list(sys.argv[1:] if argv is None else argv))
     terminal = Terminal(no_color=_no_color(args), verbose=_verbosity(args))
     command = typer.main.get_command(build_app())
     try:
@@ -73,6 +73,22 @@ def _command_named(group: object, args: Sequence[str]) -> str:
         if arg in commands:
             return f"phoebe {arg}"
     return "phoebe"
+
+
+# Options whose value may be left out: `--repo` alone means the checkout around the current
+# directory. Click has no optional option values, so an empty one is put in before parsing.
+OPTIONAL_VALUES = ("--repo",)
+
+
+def _optional_values(args: list[str]) -> list[str]:
+    result: list[str] = []
+    for index, arg in enumerate(args):
+        result.append(arg)
+        if arg in OPTIONAL_VALUES:
+            following = args[index + 1] if index + 1 < len(args) else None
+            if following is None or following.startswith("-"):
+                result.append("")
+    return result
 
 
 def _usage_line(error: Exception, fallback_path: str) -> str:

@@ -109,6 +109,10 @@ _SHARED: tuple[tuple[str, Any, Any], ...] = (
     ("no_color", NoColorOption, False),
     ("verbose", VerboseOption, 0),
 )
+_LOCAL: tuple[tuple[str, Any, Any], ...] = (
+    ("no_color", NoColorOption, False),
+    ("verbose", VerboseOption, 0),
+)
 _NAMESPACED: tuple[tuple[str, Any, Any], ...] = (
     ("namespace", NamespaceOption, None),
     ("all_namespaces", AllNamespacesOption, False),
@@ -138,8 +142,15 @@ def root_options(
 
 def cluster_command(*, namespaced: bool = False) -> Callable[[F], F]:
     """Give a command the shared options; it receives them merged as ``options: GlobalOptions``."""
-    extra = _SHARED + (_NAMESPACED if namespaced else ())
+    return _with_options(_SHARED + (_NAMESPACED if namespaced else ()))
 
+
+def local_command() -> Callable[[F], F]:
+    """For commands that never talk to a cluster: only --no-color and -v."""
+    return _with_options(_LOCAL)
+
+
+def _with_options(extra: tuple[tuple[str, Any, Any], ...]) -> Callable[[F], F]:
     def decorate(func: F) -> F:
         signature = inspect.signature(func)
         own = [p for p in signature.parameters.values() if p.name != "options"]

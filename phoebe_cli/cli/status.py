@@ -12,6 +12,7 @@ from phoebe_cli.errors import ExitCode
 if TYPE_CHECKING:
     from phoebe_cli.console import Terminal
     from phoebe_cli.kube.session import Session
+    from phoebe_cli.usecases.repo import RepoOptions
     from phoebe_cli.usecases.status import StatusOptions, StatusReport
 
 HELP = (
@@ -69,6 +70,38 @@ def register(app: typer.Typer) -> None:
         timeout: Annotated[
             str | None, typer.Option("--timeout", metavar="DURATION", help="With --watch: give up after this.")
         ] = None,
+        repo: Annotated[
+            str | None,
+            typer.Option(
+                "--repo",
+                metavar="[PATH]",
+                help="The checkout's desired state instead of the cluster's (offline); PATH defaults to "
+                "the Git repository around the current directory.",
+            ),
+        ] = None,
+        compare: Annotated[
+            bool,
+            typer.Option("--compare", help="With --repo: the checkout beside the cluster, object by object."),
+        ] = False,
+        root_file: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--root-file",
+                metavar="FILE",
+                help="With --repo: read the root Kustomizations from this file (repeatable) "
+                "instead of kubernetes/flux/.",
+            ),
+        ] = None,
+        source: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--source", metavar="NAME=PATH", help="With --repo: build the source NAME from PATH (repeatable)."
+            ),
+        ] = None,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="With --repo: build everything afresh.")] = False,
+        allow_remote: Annotated[
+            bool, typer.Option("--allow-remote", help="With --repo: let kustomize fetch remote bases.")
+        ] = False,
         options: GlobalOptions,
     ) -> int:
         from phoebe_cli.usecases.status import StatusOptions
@@ -77,6 +110,21 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
         if (until_ready or timeout) and not watch:
             raise typer.BadParameter("--until-ready and --timeout go with --watch", param_hint="'--watch'")
+        repo_only = [
+            flag
+            for flag, given in (
+                ("--compare", compare),
+                ("--root-file", bool(root_file)),
+                ("--source", bool(source)),
+                ("--no-cache", no_cache),
+                ("--allow-remote", allow_remote),
+            )
+            if given
+        ]
+        if repo is None and repo_only:
+            raise typer.BadParameter(f"{repo_only[0]} goes with --repo", param_hint="'--repo'")
+        if repo is not None and watch:
+            raise typer.BadParameter("--watch looks at the cluster; it does not go with --repo", param_hint="'--watch'")
         status_options = StatusOptions(
             kind=kind,
             name=name,
@@ -88,6 +136,19 @@ def register(app: typer.Typer) -> None:
             depth=depth,
             strict=strict,
         )
+        if repo is not None:
+            from phoebe_cli.usecases.repo import RepoOptions
+
+            repo_options = RepoOptions(
+                path=repo,
+                roots=tuple(root_file or ()),
+                sources=tuple(source or ()),
+                use_cache=not no_cache,
+                allow_remote=allow_remote,
+            )
+            if compare:
+                return _compare(options, status_options, repo_options, output)
+            return _checkout(options, status_options, repo_options, output)
         seconds = parse_duration(timeout) if timeout else None
         if watch:
             return _watch(options, status_options, output, until_ready, seconds)
@@ -124,6 +185,47 @@ def _once(options: GlobalOptions, status_options: "StatusOptions", output: Statu
             + (" ..." if len(report.forbidden_namespaces) > 5 else "")
         )
     return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY
+
+
+def _checkout(
+    options: GlobalOptions, status_options: "StatusOptions", repo_options: "RepoOptions", output: StatusOutput
+) -> int:
+    """The checkout's desired state, drawn as the cluster view is (no cluster needed)."""
+    from phoebe_cli.usecases.repo import load, repo_report
+
+    terminal = terminal_for(options)
+    model = load(repo_options)
+    if options.verbose:
+        terminal.debug(
+            f"{len(model.kustomizations)} Kustomizations, {model.kustomize_runs} kustomize runs, "
+            f"{model.cached_builds} builds from the cache"
+        )
+    report = repo_report(model, status_options)
+    _render(terminal, report, output)
+    return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY
+
+
+def _compare(
+    options: GlobalOptions, status_options: "StatusOptions", repo_options: "RepoOptions", output: StatusOutput
+) -> int:
+    """The checkout beside the cluster: what is missing, orphaned, behind or failing."""
+    from phoebe_cli.usecases.repo import CompareReport, compare_with_cluster
+
+    terminal = terminal_for(options)
+
+    async def use(session: "Session") -> CompareReport:
+        return await compare_with_cluster(session, repo_options, status_options)
+
+    report = run_on_cluster(options, use)
+    from phoebe_cli.render import repo as view
+
+    if output in (StatusOutput.JSON, StatusOutput.YAML):
+        from phoebe_cli.render.documents import DataFormat, serialize
+
+        terminal.write(serialize(view.compare_document(report), DataFormat(output.value)))
+    else:
+        terminal.show(view.compare_view(report))
+    return ExitCode.OK if report.in_sync else ExitCode.NOT_HEALTHY
 
 
 def _watch(

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from phoebe_cli.errors import ClusterError, Forbidden, NotFound, OperationTimedOut, UsageError
 from phoebe_cli.flux.installation import PART_OF_FLUX_SELECTOR, controller_report, flux_version
@@ -31,9 +31,12 @@ from phoebe_cli.flux.kinds import (
 from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
 from phoebe_cli.flux.selectors import parse_selector
 from phoebe_cli.flux.tree import Blocked, Counts, Tree, blocked_by, build_tree, count
-from phoebe_cli.kube.discovery import DEPLOYMENTS, NAMESPACES, ServedKind
-from phoebe_cli.kube.session import Session
-from phoebe_cli.kube.watch import DELETED, list_and_watch
+
+if TYPE_CHECKING:
+    # The kube layer (httpx) is imported when a command talks to a cluster, not by the offline
+    # views that reuse this module's report.
+    from phoebe_cli.kube.discovery import ServedKind
+    from phoebe_cli.kube.session import Session
 
 STATUS_KINDS: tuple[FluxKind, ...] = (
     KUSTOMIZATION,
@@ -158,6 +161,8 @@ async def _list_kind(
         items, _ = await kube.list_all(served.collection_path(namespace), what=f"{served.plural} in {namespace}")
         return [FluxObject.from_api(kind, item) for item in items], []
     try:
+        from phoebe_cli.kube.discovery import NAMESPACES
+
         namespaces, _ = await kube.list_all(NAMESPACES.collection_path(), what="namespaces")
     except Forbidden as error:
         raise Forbidden(
@@ -180,6 +185,8 @@ async def _list_kind(
 
 
 async def _flux_version(session: Session) -> str | None:
+    from phoebe_cli.kube.discovery import DEPLOYMENTS
+
     try:
         deployments, _ = await session.kube.list_all(
             DEPLOYMENTS.collection_path(session.flux_namespace), params={"labelSelector": PART_OF_FLUX_SELECTOR}
@@ -329,6 +336,8 @@ async def watch_status(
                     code=403,
                 ) from None
             await apply_changes(kind, served.collection_path(options.namespace))
+
+    from phoebe_cli.kube.watch import DELETED, list_and_watch
 
     async def apply_changes(kind: FluxKind, path: str) -> None:
         async for change in list_and_watch(session.kube, path):

@@ -1,0 +1,96 @@
+"""``phoebe validate``: what would make Flux fail, found in the checkout before it is pushed."""
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from phoebe_cli.cli.options import GlobalOptions, local_command
+from phoebe_cli.cli.runtime import terminal_for
+from phoebe_cli.errors import ExitCode
+
+HELP = (
+    "Check the checkout the way Flux will read it, offline: every Flux Kustomization from the "
+    "roots in kubernetes/flux/ down, built with kustomize as kustomize-controller builds it "
+    "(postBuild substitution included), and every YAML file parsed.\n\n"
+    "Errors: YAML that does not parse, a path that is not there, a build that fails, ${VARS} "
+    "left unsubstituted, a dependsOn or source that is declared nowhere, a dependency cycle, "
+    "an object declared by two Kustomizations. Warnings: remote bases not built offline, "
+    "Kustomizations whose source is another repository (map it with --source).\n\n"
+    "Exit 0 when there are no errors (and with --strict no warnings), 1 when there are. "
+    "-o github prints GitHub Actions annotations on the files."
+)
+
+
+class ValidateOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    YAML = "yaml"
+    GITHUB = "github"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("validate", help=HELP)
+    @local_command()
+    def validate_command(
+        path: Annotated[
+            str | None,
+            typer.Argument(
+                metavar="[PATH]", help="The checkout (default: the Git repository around the current directory)."
+            ),
+        ] = None,
+        *,
+        output: Annotated[
+            ValidateOutput, typer.Option("--output", "-o", metavar="text|json|yaml|github", help="Output format.")
+        ] = ValidateOutput.TEXT,
+        root_file: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--root-file", metavar="FILE", help="Read the root Kustomizations from this file (repeatable)."
+            ),
+        ] = None,
+        source: Annotated[
+            list[str] | None,
+            typer.Option("--source", metavar="NAME=PATH", help="Build the source NAME from PATH (repeatable)."),
+        ] = None,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Build everything afresh.")] = False,
+        allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Let kustomize fetch remote bases.")] = False,
+        strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+        options: GlobalOptions,
+    ) -> int:
+        from phoebe_cli.render import repo as view
+        from phoebe_cli.usecases.repo import RepoOptions, validate
+
+        terminal = terminal_for(options)
+        result = validate(
+            RepoOptions(
+                path=path or "",
+                roots=tuple(root_file or ()),
+                sources=tuple(source or ()),
+                use_cache=not no_cache,
+                allow_remote=allow_remote,
+            )
+        )
+        model = result.model
+        summary = (
+            f"{len(model.kustomizations)} Kustomizations, {len(model.objects)} Flux objects: "
+            f"{_count(result.errors, 'error')}, {_count(result.warnings, 'warning')} "
+            f"({model.kustomize_runs} kustomize runs, {result.seconds:.1f}s)"
+        )
+        if output is ValidateOutput.TEXT:
+            terminal.show(view.findings_view(result.findings, summary))
+        elif output is ValidateOutput.GITHUB:
+            if result.findings:
+                terminal.write(view.github_lines(result.findings))
+            terminal.note(summary)
+        else:
+            from phoebe_cli.render.documents import DataFormat, serialize
+
+            document = view.findings_document(result.findings, len(model.kustomizations), model.kustomize_runs)
+            terminal.write(serialize(document, DataFormat(output.value)))
+        failed = result.errors or (strict and result.warnings)
+        return ExitCode.NOT_HEALTHY if failed else ExitCode.OK
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")

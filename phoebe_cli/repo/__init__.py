@@ -1,0 +1,2 @@
+"""The Git side: read a GitOps checkout the way Flux does (kustomize builds, substitution) into a
+model of the desired state, offline."""

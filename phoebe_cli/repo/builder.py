@@ -1,0 +1,225 @@
+"""Building one Flux Kustomization from a checkout, as kustomize-controller does, and caching it.
+
+Each build runs on a private copy of just the files it reads (``scan.Closure``, hard links where
+possible), with the kustomization.yaml Flux would generate written into the copy — the checkout
+is never touched, and builds can run in parallel. The raw kustomize output is cached under the
+user cache directory, keyed by the kustomize version, the Flux Kustomization's build fields and a
+hash of every file the build reads; a second run with nothing changed runs no kustomize at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from phoebe_cli.repo.generator import GeneratorError, flux_kustomization
+from phoebe_cli.repo.kustomize import BuildFailed, Kustomize
+from phoebe_cli.repo.scan import KUSTOMIZATION_FILES, Closure, Scanner, is_remote, kustomization_file
+from phoebe_cli.repo.yamlio import YamlError, dump_documents, load_documents, load_text
+
+CACHE_FORMAT = "1"
+BUILD_FIELDS = (
+    "path",
+    "targetNamespace",
+    "namePrefix",
+    "nameSuffix",
+    "patches",
+    "components",
+    "ignoreMissingComponents",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "images",
+    "buildMetadata",
+)
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "phoebe" / "builds"
+
+
+@dataclass
+class BuildOutput:
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None  # why it could not be built (kustomize's message, a missing path ...)
+    remote: list[str] = field(default_factory=list)  # remote references left out offline
+    cached: bool = False
+    ran_kustomize: bool = False
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.remote) and self.error is None
+
+
+class Builder:
+    """Builds Flux Kustomizations of one checkout; thread-safe."""
+
+    def __init__(
+        self, root: Path, tool: Kustomize | None, *, use_cache: bool = True, allow_remote: bool = False
+    ) -> None:
+        self.root = root.resolve()
+        self.tool = tool
+        self.scanner = Scanner(self.root)
+        self.use_cache = use_cache
+        self.allow_remote = allow_remote
+        self.kustomize_runs = 0
+        self._lock = threading.Lock()
+
+    def directory_of(self, spec: dict[str, Any]) -> Path:
+        path = str(spec.get("path") or "./")
+        return (self.root / path.lstrip("/")).resolve()
+
+    def build(self, spec: dict[str, Any]) -> BuildOutput:
+        directory = self.directory_of(spec)
+        relative = str(spec.get("path") or "./")
+        if not directory.is_dir() or not directory.is_relative_to(self.root):
+            return BuildOutput(error=f"kustomization path not found: {relative}")
+        components = [c for c in spec.get("components") or [] if isinstance(c, str)]
+        closure = self.scanner.closure(directory, components)
+        if closure.problems:
+            return BuildOutput(error=closure.problems[0])
+        remote = sorted(set(closure.remote)) if not self.allow_remote else []
+        key = self._key(spec, closure)
+        if self.use_cache:
+            cached = self._read_cache(key)
+            if cached is not None:
+                return BuildOutput(objects=cached, remote=remote, cached=True)
+        if self.tool is None:
+            from phoebe_cli.errors import ToolMissing
+
+            raise ToolMissing("kustomize is needed to build this repository")
+        try:
+            text = self._run(directory, spec, closure, strip_remote=not self.allow_remote)
+        except (BuildFailed, GeneratorError) as error:
+            return BuildOutput(error=str(error), remote=remote, ran_kustomize=True)
+        try:
+            objects = [o for o in load_text(text) if isinstance(o, dict)]
+        except yaml.YAMLError as error:
+            return BuildOutput(error=f"kustomize output is not YAML: {error}", ran_kustomize=True)
+        if self.use_cache:
+            self._write_cache(key, text)
+        return BuildOutput(objects=objects, remote=remote, ran_kustomize=True)
+
+    # --- running kustomize on a private copy ------------------------------------------------
+    def _run(self, directory: Path, spec: dict[str, Any], closure: Closure, *, strip_remote: bool) -> str:
+        assert self.tool is not None
+        with self._lock:
+            self.kustomize_runs += 1
+        with tempfile.TemporaryDirectory(prefix="phoebe-build-") as scratch:
+            work = Path(scratch)
+            for relative in closure.files:
+                _link(self.root / relative, work / relative)
+            for relative in closure.directories:
+                (work / relative).mkdir(parents=True, exist_ok=True)
+            target = work / directory.relative_to(self.root)
+            target.mkdir(parents=True, exist_ok=True)
+            if strip_remote and closure.remote:
+                self._strip_remote(work, closure)
+            # A generated kustomization lists the checkout's files relative to the path: the same in the copy.
+            kus, _ = flux_kustomization(target if kustomization_file(target) else directory, spec)
+            for name in KUSTOMIZATION_FILES:
+                (target / name).unlink(missing_ok=True)
+            (target / "kustomization.yaml").write_text(dump_documents([kus]))
+            try:
+                return self.tool.build(target)
+            except BuildFailed as error:
+                if not _looks_missing(str(error)):
+                    raise
+            # the scanner missed a file the build reads: build on a copy of the whole checkout
+            return self._run_on_full_copy(directory, kus)
+
+    def _run_on_full_copy(self, directory: Path, kus: dict[str, Any]) -> str:
+        assert self.tool is not None
+        with tempfile.TemporaryDirectory(prefix="phoebe-build-full-") as scratch:
+            work = Path(scratch) / "repo"
+            shutil.copytree(self.root, work, ignore=shutil.ignore_patterns(".git"), copy_function=_link_or_copy)
+            target = work / directory.relative_to(self.root)
+            for name in KUSTOMIZATION_FILES:
+                (target / name).unlink(missing_ok=True)
+            (target / "kustomization.yaml").write_text(dump_documents([kus]))
+            return self.tool.build(target)
+
+    def _strip_remote(self, work: Path, closure: Closure) -> None:
+        """Offline: remote resources and components are left out (and reported), so everything
+        local in the build can still be known."""
+        for relative in closure.directories:
+            kfile = kustomization_file(work / relative)
+            if kfile is None:
+                continue
+            try:
+                documents = load_documents(kfile)
+            except YamlError:
+                continue
+            spec = documents[0].data if documents and isinstance(documents[0].data, dict) else None
+            if spec is None:
+                continue
+            changed = False
+            for key in ("resources", "bases", "components"):
+                entries = spec.get(key)
+                if isinstance(entries, list) and any(isinstance(e, str) and is_remote(e) for e in entries):
+                    spec[key] = [e for e in entries if not (isinstance(e, str) and is_remote(e))]
+                    changed = True
+            if changed:
+                kfile.unlink()  # a hard link to the checkout: never write through it
+                kfile.write_text(dump_documents([spec]))
+
+    # --- the cache ------------------------------------------------------------------------
+    def _key(self, spec: dict[str, Any], closure: Closure) -> str:
+        fields = {k: spec.get(k) for k in BUILD_FIELDS if spec.get(k) is not None}
+        hasher = hashlib.sha256()
+        hasher.update(CACHE_FORMAT.encode())
+        hasher.update((self.tool.version if self.tool else "no-tool").encode())
+        hasher.update(json.dumps(fields, sort_keys=True, default=str).encode())
+        hasher.update(str(self.allow_remote).encode())
+        hasher.update(closure.digest().encode())
+        return hasher.hexdigest()
+
+    def _cache_path(self, key: str) -> Path:
+        return cache_dir() / key[:2] / f"{key}.yaml"
+
+    def _read_cache(self, key: str) -> list[dict[str, Any]] | None:
+        path = self._cache_path(key)
+        try:
+            text = path.read_text()
+        except OSError:
+            return None
+        try:
+            return [o for o in load_text(text) if isinstance(o, dict)]
+        except yaml.YAMLError:
+            return None  # a damaged cache entry is a miss
+
+    def _write_cache(self, key: str, text: str) -> None:
+        path = self._cache_path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            partial.write_text(text)
+            partial.replace(path)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _link_or_copy(str(source), str(target))
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _looks_missing(message: str) -> bool:
+    lowered = message.lower()
+    return "no such file" in lowered or "must resolve to a file" in lowered or "does not exist" in lowered

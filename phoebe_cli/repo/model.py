@@ -1,0 +1,455 @@
+"""The desired state of a checkout, read the way Flux reads it.
+
+From the root Flux Kustomizations (the files under ``kubernetes/flux/``, or ``--root-file``) every
+Kustomization is built like kustomize-controller builds it (``builder``), its objects are
+post-processed like the controller does (SOPS data masked — never decrypted —, ``postBuild``
+substitution, ``commonMetadata``), and the Flux Kustomizations a build yields are built in turn,
+wave by wave, in parallel. One Kustomization that cannot be built (a remote base offline, a
+broken path) never stops the others: it is reported with its reason.
+
+Variables for ``substituteFrom`` come from the ConfigMaps and Secrets the model itself builds
+(in the Kustomization's namespace); values of SOPS-encrypted Secrets are unknown offline, so
+their variables are left as they are written.
+"""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from phoebe_cli.errors import UsageError
+from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
+from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.repo import substitute
+from phoebe_cli.repo.builder import Builder, BuildOutput
+from phoebe_cli.repo.kustomize import Kustomize
+from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
+
+DEFAULT_ROOTS_DIR = "kubernetes/flux"
+MASK = "***"
+CLUSTER_SCOPED = frozenset(
+    {
+        "Namespace",
+        "CustomResourceDefinition",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ClusterSecretStore",
+        "ClusterIssuer",
+        "StorageClass",
+        "PriorityClass",
+        "PersistentVolume",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "APIService",
+        "ClusterExternalSecret",
+        "IngressClass",
+        "RuntimeClass",
+        "CSIDriver",
+        "VolumeSnapshotClass",
+        "ClusterPolicy",
+        "CiliumLoadBalancerIPPool",
+        "CiliumL2AnnouncementPolicy",
+        "CiliumClusterwideNetworkPolicy",
+        "Node",
+    }
+)
+
+
+class BuildState:
+    BUILT = "built"
+    PARTIAL = "partial"  # remote resources left out offline; everything local is known
+    FAILED = "failed"
+    NOT_IN_CHECKOUT = "not-in-checkout"  # its source is not this checkout (and not mapped)
+
+
+@dataclass
+class Origin:
+    path: Path | None  # the file that declares it (roots), relative to the repository
+    line: int | None
+    parent: ObjectRef | None  # the Kustomization whose build yields it
+
+
+@dataclass
+class DeclaredKustomization:
+    ref: ObjectRef
+    obj: dict[str, Any]  # as the cluster would get it: parents' patches and substitution applied
+    origin: Origin
+    state: str = BuildState.BUILT
+    message: str = ""
+    output: BuildOutput | None = None
+    objects: list[dict[str, Any]] = field(default_factory=list)  # post-processed, as applied
+    unresolved: dict[str, list[str]] = field(default_factory=dict)  # object id -> ${VARS} left
+    source_dir: Path | None = None  # the checkout (or mapped directory) it builds from
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return self.obj.get("spec") or {}
+
+    @property
+    def path(self) -> str:
+        return str(self.spec.get("path") or "./")
+
+
+@dataclass
+class DeclaredObject:
+    """A Flux object (or ExternalSecret) some build yields."""
+
+    kind: FluxKind
+    ref: ObjectRef
+    obj: dict[str, Any]
+    declared_by: ObjectRef | None  # None for the roots read from files
+    origin: Origin
+
+
+@dataclass
+class RepoModel:
+    root: Path
+    revision: str | None  # the checkout's HEAD, when it is a Git repository
+    roots: list[ObjectRef]
+    kustomizations: dict[ObjectRef, DeclaredKustomization]
+    objects: dict[ObjectRef, DeclaredObject]
+    yaml_errors: list[YamlError]
+    duplicates: list[tuple[ObjectRef, list[ObjectRef]]]  # (object, the Kustomizations declaring it)
+    kustomize_runs: int
+    cached_builds: int
+
+
+def git_root(start: Path) -> Path:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], cwd=start, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        done = None
+    if done is None or done.returncode != 0:
+        raise UsageError(f"{start} is not in a Git repository: say where the checkout is (a PATH)")
+    return Path(done.stdout.strip())
+
+
+def git_revision(root: Path) -> str | None:
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
+        branch = subprocess.run(
+            ["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return None
+    if done.returncode != 0:
+        return None
+    name = branch.stdout.strip() if branch.returncode == 0 and branch.stdout.strip() != "HEAD" else ""
+    return f"{name}@sha1:{done.stdout.strip()}" if name else f"sha1:{done.stdout.strip()}"
+
+
+def _is_flux_kustomization(doc: Any) -> bool:
+    return (
+        isinstance(doc, dict)
+        and doc.get("kind") == "Kustomization"
+        and str(doc.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
+    )
+
+
+def root_documents(root: Path, explicit: Iterable[Path] = ()) -> tuple[list[Document], list[YamlError]]:
+    """The Flux objects of the root files (--root-file files, else every file under kubernetes/flux/):
+    the root Kustomizations and what `flux bootstrap` applies beside them (the GitRepository)."""
+    files = [p if p.is_absolute() else root / p for p in explicit]
+    if not files:
+        base = root / DEFAULT_ROOTS_DIR
+        if not base.is_dir():
+            raise UsageError(
+                f"no {DEFAULT_ROOTS_DIR}/ in {root}: say where the root Kustomizations are (--root-file FILE)"
+            )
+        files = sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    documents: list[Document] = []
+    errors: list[YamlError] = []
+    for path in files:
+        if not path.exists():
+            raise UsageError(f"--root-file {path}: no such file")
+        try:
+            documents.extend(d for d in load_documents(path) if isinstance(d.data, dict) and _flux_kind(d.data))
+        except YamlError as error:
+            errors.append(error)
+    return documents, errors
+
+
+def object_ref(obj: Mapping[str, Any], default_namespace: str) -> ObjectRef:
+    meta = obj.get("metadata") or {}
+    namespace = "" if obj.get("kind") in CLUSTER_SCOPED else str(meta.get("namespace") or default_namespace)
+    return ObjectRef(str(obj.get("kind", "")), namespace, str(meta.get("name", "")))
+
+
+def inventory_id(obj: Mapping[str, Any], default_namespace: str) -> str:
+    """kustomize-controller's inventory id: <namespace>_<name>_<group>_<kind>, ':' written '__'."""
+    ref = object_ref(obj, default_namespace)
+    api_version = str(obj.get("apiVersion", ""))
+    group = api_version.split("/", 1)[0] if "/" in api_version else ""
+    return f"{ref.namespace}_{ref.name.replace(':', '__')}_{group}_{ref.kind}"
+
+
+def _is_sops(obj: Mapping[str, Any]) -> bool:
+    return isinstance(obj.get("sops"), dict)
+
+
+def mask_secret(obj: dict[str, Any]) -> dict[str, Any]:
+    """Secret values never leave phoebe: data and stringData values become ***."""
+    if obj.get("kind") != "Secret":
+        return obj
+    masked = dict(obj)
+    for key in ("data", "stringData"):
+        if isinstance(obj.get(key), dict):
+            masked[key] = dict.fromkeys(obj[key], MASK)
+    masked.pop("sops", None)
+    if _is_sops(obj):
+        annotations = dict((masked.get("metadata") or {}).get("annotations") or {})
+        annotations["phoebe.dev/sops"] = "encrypted"
+        masked["metadata"] = {**(masked.get("metadata") or {}), "annotations": annotations}
+    return masked
+
+
+def _common_metadata(obj: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    common = spec.get("commonMetadata") or {}
+    if not common:
+        return obj
+    meta = dict(obj.get("metadata") or {})
+    for key in ("labels", "annotations"):
+        if common.get(key):
+            meta[key] = {**(meta.get(key) or {}), **common[key]}
+    return {**obj, "metadata": meta}
+
+
+class _VariableIndex:
+    """ConfigMaps and Secrets the model builds, by (namespace, name), for substituteFrom."""
+
+    def __init__(self) -> None:
+        self.configmaps: dict[tuple[str, str], dict[str, str]] = {}
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+
+    def add(self, objects: Iterable[dict[str, Any]], default_namespace: str) -> None:
+        for obj in objects:
+            kind = obj.get("kind")
+            if kind not in ("ConfigMap", "Secret"):
+                continue
+            ref = object_ref(obj, default_namespace)
+            if kind == "ConfigMap":
+                self.configmaps[(ref.namespace, ref.name)] = {k: str(v) for k, v in (obj.get("data") or {}).items()}
+            elif _is_sops(obj):
+                # Encrypted values are unknown offline: each variable stands for itself.
+                keys = list((obj.get("data") or {}).keys()) + list((obj.get("stringData") or {}).keys())
+                self.secrets[(ref.namespace, ref.name)] = {k: "${" + k + "}" for k in keys}
+            else:
+                values = {k: _b64(v) for k, v in (obj.get("data") or {}).items()}
+                values.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
+                self.secrets[(ref.namespace, ref.name)] = values
+
+    def encrypted(self, namespace: str, sources: Iterable[tuple[str, str]]) -> set[str]:
+        """Variables that come from SOPS-encrypted Secrets: unknown offline, left as written."""
+        names: set[str] = set()
+        for kind, name in sources:
+            values = self.secrets.get((namespace, name)) if kind == "Secret" else None
+            if values:
+                names.update(k for k, v in values.items() if v == "${" + k + "}")
+        return names
+
+    def lookup(self, namespace: str) -> Any:
+        def find(kind: str, name: str) -> Mapping[str, str] | None:
+            table = self.configmaps if kind == "ConfigMap" else self.secrets
+            return table.get((namespace, name))
+
+        return find
+
+
+def _b64(value: Any) -> str:
+    try:
+        return base64.b64decode(str(value)).decode(errors="replace")
+    except (ValueError, TypeError):
+        return str(value)
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    roots: tuple[Path, ...] = ()
+    sources: Mapping[str, Path] = field(default_factory=dict)  # NAME or KIND/NAMESPACE/NAME -> directory
+    use_cache: bool = True
+    allow_remote: bool = False
+    workers: int = 4
+
+
+def load_model(root: Path, options: ModelOptions | None = None, tool: Kustomize | None = None) -> RepoModel:
+    """Read the checkout at ``root`` into a model (see the module docstring)."""
+    return _ModelLoader(root.resolve(), options or ModelOptions(), tool).load()
+
+
+class _ModelLoader:
+    def __init__(self, root: Path, options: ModelOptions, tool: Kustomize | None) -> None:
+        self.root = root
+        self.options = options
+        self.tool = tool
+        self.builders: dict[Path, Builder] = {}
+        self.kustomizations: dict[ObjectRef, DeclaredKustomization] = {}
+        self.objects: dict[ObjectRef, DeclaredObject] = {}
+        self.declared_by: dict[ObjectRef, list[ObjectRef]] = {}
+        self.index = _VariableIndex()
+        self.checkout_source: tuple[str, str, str] | None = None
+
+    def builder_for(self, directory: Path) -> Builder:
+        if directory not in self.builders:
+            self.builders[directory] = Builder(
+                directory, self.tool, use_cache=self.options.use_cache, allow_remote=self.options.allow_remote
+            )
+        return self.builders[directory]
+
+    def load(self) -> RepoModel:
+        documents, yaml_errors = root_documents(self.root, self.options.roots)
+        if not any(_is_flux_kustomization(d.data) for d in documents) and not yaml_errors:
+            raise UsageError(
+                f"no Flux Kustomizations found under {self.root / DEFAULT_ROOTS_DIR} (use --root-file FILE)"
+            )
+        self.tool = self.tool or Kustomize.find()
+        roots: list[ObjectRef] = []
+        wave: list[DeclaredKustomization] = []
+        for document in documents:
+            obj = document.data
+            ref = object_ref(obj, "flux-system")
+            origin = Origin(document.path.relative_to(self.root), document.line, None)
+            kind = _flux_kind(obj)
+            assert kind is not None
+            self.objects[ref] = DeclaredObject(kind, ref, obj, None, origin)
+            if _is_flux_kustomization(obj):
+                root_ks = DeclaredKustomization(ref, obj, origin)
+                self.kustomizations[ref] = root_ks
+                roots.append(ref)
+                wave.append(root_ks)
+        self.checkout_source = _source_key(wave[0].obj) if wave else None
+        with ThreadPoolExecutor(max(1, self.options.workers)) as pool:
+            while wave:
+                wave = self._build_wave(pool, wave)
+        duplicates = [(ref, owners) for ref, owners in self.declared_by.items() if len(set(owners)) > 1]
+        return RepoModel(
+            root=self.root,
+            revision=git_revision(self.root),
+            roots=roots,
+            kustomizations=self.kustomizations,
+            objects=self.objects,
+            yaml_errors=yaml_errors,
+            duplicates=duplicates,
+            kustomize_runs=sum(b.kustomize_runs for b in self.builders.values()),
+            cached_builds=sum(1 for k in self.kustomizations.values() if k.output is not None and k.output.cached),
+        )
+
+    def _build_wave(self, pool: ThreadPoolExecutor, wave: list[DeclaredKustomization]) -> list[DeclaredKustomization]:
+        """Build one generation of Kustomizations in parallel; return the children they yield."""
+        for declared in wave:
+            declared.source_dir = _source_dir(declared, self.checkout_source, self.root, self.options.sources)
+            if declared.source_dir is None:
+                declared.state = BuildState.NOT_IN_CHECKOUT
+                source = declared.spec.get("sourceRef") or {}
+                declared.message = f"its source {source.get('kind')}/{source.get('name')} is not in this checkout"
+        buildable = [d for d in wave if d.source_dir is not None]
+        outputs = list(pool.map(self._build, buildable))
+        for declared, output in zip(buildable, outputs, strict=True):
+            declared.output = output
+            if output.error is not None:
+                declared.state, declared.message = BuildState.FAILED, output.error
+            elif output.remote:
+                declared.state = BuildState.PARTIAL
+                declared.message = "remote resource, not built offline: " + ", ".join(output.remote)
+            self.index.add(output.objects, declared.ref.namespace)
+        children: list[DeclaredKustomization] = []
+        for declared in buildable:
+            _post_process(declared, self.index)
+            children.extend(self._record(declared))
+        return children
+
+    def _build(self, declared: DeclaredKustomization) -> BuildOutput:
+        assert declared.source_dir is not None
+        return self.builder_for(declared.source_dir).build(declared.spec)
+
+    def _record(self, declared: DeclaredKustomization) -> list[DeclaredKustomization]:
+        """Note the Flux objects a build yields; new Kustomizations among them are the next wave."""
+        children = []
+        for obj in declared.objects:
+            kind = _flux_kind(obj)
+            if kind is None:
+                continue
+            ref = object_ref(obj, declared.ref.namespace)
+            self.declared_by.setdefault(ref, []).append(declared.ref)
+            if ref in self.objects:
+                continue
+            origin = Origin(None, None, declared.ref)
+            self.objects[ref] = DeclaredObject(kind, ref, obj, declared.ref, origin)
+            if kind is KUSTOMIZATION and ref not in self.kustomizations:
+                child = DeclaredKustomization(ref, obj, origin)
+                self.kustomizations[ref] = child
+                children.append(child)
+        return children
+
+
+def _flux_kind(obj: Mapping[str, Any]) -> FluxKind | None:
+    api_version = str(obj.get("apiVersion", ""))
+    group = api_version.split("/", 1)[0] if "/" in api_version else ""
+    kind = kind_of(group, str(obj.get("kind", "")))
+    return kind if kind in ALL_KINDS else None
+
+
+def _source_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
+    spec = obj.get("spec") or {}
+    ref = spec.get("sourceRef") or {}
+    namespace = str(ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or "")
+    return (str(ref.get("kind", "")), namespace, str(ref.get("name", "")))
+
+
+def _source_dir(
+    declared: DeclaredKustomization,
+    checkout_source: tuple[str, str, str] | None,
+    root: Path,
+    mapped: Mapping[str, Path],
+) -> Path | None:
+    """Where a Kustomization's source lives: this checkout when it reads the roots' source,
+    a directory mapped with --source, else nowhere (not in this checkout)."""
+    key = _source_key(declared.obj)
+    for name, directory in mapped.items():
+        if name in (key[2], f"{key[1]}/{key[2]}", f"{key[0]}/{key[1]}/{key[2]}"):
+            return directory.resolve()
+    if key == checkout_source:
+        return root
+    return None
+
+
+def _post_process(declared: DeclaredKustomization, index: _VariableIndex) -> None:
+    """What the controller does to each built object: decryption (here: masking), postBuild
+    substitution, commonMetadata."""
+    output = declared.output
+    if output is None:
+        return
+    spec = declared.spec
+    variables: dict[str, str] = {}
+    post_build = spec.get("postBuild")
+    if post_build is not None:
+        try:
+            variables = substitute.collect_variables(declared.obj, index.lookup(declared.ref.namespace))
+        except substitute.SubstitutionError as error:
+            declared.state, declared.message = BuildState.FAILED, f"post build failed: {error}"
+            return
+    sources = [(s.kind, s.name) for s in substitute.variable_sources(declared.obj)] if post_build is not None else []
+    encrypted = index.encrypted(declared.ref.namespace, sources)
+    processed = []
+    for built in output.objects:
+        obj = built
+        if post_build is not None and not _is_sops(obj):
+            try:
+                obj = substitute.substitute_object(obj, variables)
+            except substitute.SubstitutionError as error:
+                declared.state = BuildState.FAILED
+                declared.message = (
+                    f"post build failed for '{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}': {error}"
+                )
+                return
+        left = [name for name in substitute.unresolved(obj) if name not in encrypted]
+        if left:
+            declared.unresolved[inventory_id(obj, declared.ref.namespace)] = left
+        processed.append(_common_metadata(mask_secret(obj), spec))
+    declared.objects = processed

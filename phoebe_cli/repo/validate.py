@@ -1,0 +1,240 @@
+"""Findings about a checkout: what would make Flux fail, found before it does. Pure over a model.
+
+Each finding has a severity, a code (stable, documented in docs/commands/validate.md), a message,
+and where possible the file and line it is about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION
+from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.repo.model import BuildState, DeclaredObject, RepoModel
+
+ERROR = "error"
+WARNING = "warning"
+
+SOURCE_KINDS = ("GitRepository", "OCIRepository", "Bucket", "HelmRepository", "HelmChart", "ExternalArtifact")
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    code: str
+    message: str
+    file: Path | None = None  # relative to the repository
+    line: int | None = None
+    object: ObjectRef | None = None
+
+    @property
+    def location(self) -> str:
+        if self.file is None:
+            return ""
+        return f"{self.file}:{self.line}" if self.line else str(self.file)
+
+
+def _where(model: RepoModel, declared: DeclaredObject) -> tuple[Path | None, int | None]:
+    origin = declared.origin
+    if origin.path is not None:
+        return origin.path, origin.line
+    parent = model.kustomizations.get(origin.parent) if origin.parent else None
+    if parent is not None:
+        located = _locate(model, parent.path, declared)
+        if located is not None:
+            return located
+        return Path(parent.path.lstrip("./")), None
+    return None, None
+
+
+def _locate(model: RepoModel, path: str, declared: DeclaredObject) -> tuple[Path, int] | None:
+    """The file and line that declares an object, searched for under the building path."""
+    from phoebe_cli.repo.yamlio import YamlError, load_documents
+
+    base = (model.root / path).resolve()
+    if not base.is_dir():
+        return None
+    for file in sorted(base.rglob("*.y*ml")):
+        try:
+            documents = load_documents(file)
+        except YamlError:
+            continue
+        for document in documents:
+            data = document.data
+            if (
+                isinstance(data, dict)
+                and data.get("kind") == declared.ref.kind
+                and (data.get("metadata") or {}).get("name") == declared.ref.name
+            ):
+                return file.relative_to(model.root), document.line
+    return None
+
+
+def _cycles(edges: dict[ObjectRef, list[ObjectRef]]) -> list[list[ObjectRef]]:
+    """Every elementary cycle once (small graphs: depth-first search from each node)."""
+    found: list[list[ObjectRef]] = []
+    seen: set[frozenset[ObjectRef]] = set()
+
+    def visit(start: ObjectRef, node: ObjectRef, path: list[ObjectRef]) -> None:
+        for nxt in edges.get(node, []):
+            if nxt == start:
+                key = frozenset(path)
+                if key not in seen:
+                    seen.add(key)
+                    found.append([*path, start])
+            elif nxt not in path and nxt in edges:
+                visit(start, nxt, [*path, nxt])
+
+    for node in sorted(edges, key=str):
+        visit(node, node, [node])
+    return found
+
+
+def findings(model: RepoModel, *, all_yaml: Iterable[Path] = ()) -> list[Finding]:
+    return sorted(_findings(model, all_yaml), key=lambda f: (f.severity != ERROR, str(f.file or ""), f.line or 0))
+
+
+def _findings(model: RepoModel, all_yaml: Iterable[Path]) -> Iterator[Finding]:
+    from phoebe_cli.repo.yamlio import YamlError, load_documents
+
+    for error in model.yaml_errors:
+        yield Finding(ERROR, "yaml", error.message, error.path.relative_to(model.root), error.line)
+    reported = {error.path.resolve() for error in model.yaml_errors}
+    for path in all_yaml:
+        if path.resolve() in reported:
+            continue
+        try:
+            load_documents(path)
+        except YamlError as error:
+            yield Finding(ERROR, "yaml", error.message, path.relative_to(model.root), error.line)
+
+    objects = model.objects
+    # builds
+    for ref, built in model.kustomizations.items():
+        obj = objects.get(ref)
+        if built.state == BuildState.BUILT and not built.unresolved:
+            continue
+        # Finding the declaring file means reading the parent's files: only when there is a finding.
+        file, line = _where(model, obj) if obj is not None else (None, None)
+        if built.state == BuildState.FAILED:
+            code = "path" if built.message.startswith("kustomization path not found") else "build"
+            yield Finding(ERROR, code, f"{ref}: {built.message}", file, line, ref)
+        elif built.state == BuildState.PARTIAL:
+            yield Finding(WARNING, "remote", f"{ref}: {built.message}", file, line, ref)
+        elif built.state == BuildState.NOT_IN_CHECKOUT:
+            yield Finding(
+                WARNING, "source", f"{ref}: {built.message} (map it with --source NAME=PATH)", file, line, ref
+            )
+        for object_id, names in sorted(built.unresolved.items()):
+            yield Finding(
+                ERROR,
+                "substitution",
+                f"{ref}: {', '.join('${' + n + '}' for n in names)} left unsubstituted in {object_id}",
+                file,
+                line,
+                ref,
+            )
+
+    # references between Flux objects
+    edges: dict[ObjectRef, list[ObjectRef]] = {}
+    for ref, declared in objects.items():
+        spec = declared.obj.get("spec") or {}
+        if declared.kind not in (KUSTOMIZATION, HELM_RELEASE):
+            continue
+        deps = []
+        for dep in spec.get("dependsOn") or []:
+            if not isinstance(dep, dict) or not dep.get("name"):
+                continue
+            target = ObjectRef(ref.kind, str(dep.get("namespace") or ref.namespace), str(dep["name"]))
+            deps.append(target)
+            if target not in objects:
+                file, line = _where(model, declared)
+                yield Finding(
+                    ERROR, "dependency", f"{ref} depends on {target}, which no Kustomization declares", file, line, ref
+                )
+        edges[ref] = deps
+        yield from _source_findings(model, declared)
+    for cycle in _cycles(edges):
+        first = objects[cycle[0]]
+        file, line = _where(model, first)
+        chain = " → ".join(f"{r.namespace}/{r.name}" for r in cycle)
+        yield Finding(ERROR, "cycle", f"dependency cycle: {chain}", file, line, cycle[0])
+
+    for ref, owners in model.duplicates:
+        declarers = ", ".join(str(o) for o in sorted(set(owners), key=str))
+        yield Finding(
+            ERROR, "duplicate", f"{ref} is declared by more than one Kustomization: {declarers}", None, None, ref
+        )
+
+
+def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Finding]:
+    ref = declared.ref
+    spec = declared.obj.get("spec") or {}
+    wanted: list[tuple[str, ObjectRef]] = []
+    if declared.kind is KUSTOMIZATION:
+        source = spec.get("sourceRef") or {}
+        if source.get("name"):
+            wanted.append(
+                (
+                    "source",
+                    ObjectRef(
+                        str(source.get("kind", "")), str(source.get("namespace") or ref.namespace), str(source["name"])
+                    ),
+                )
+            )
+    else:
+        chart = (spec.get("chart") or {}).get("spec") or {}
+        source = chart.get("sourceRef") or {}
+        if source.get("name"):
+            wanted.append(
+                (
+                    "chart source",
+                    ObjectRef(
+                        str(source.get("kind", "HelmRepository")),
+                        str(source.get("namespace") or ref.namespace),
+                        str(source["name"]),
+                    ),
+                )
+            )
+        chart_ref = spec.get("chartRef") or {}
+        if chart_ref.get("name"):
+            wanted.append(
+                (
+                    "chartRef",
+                    ObjectRef(
+                        str(chart_ref.get("kind", "OCIRepository")),
+                        str(chart_ref.get("namespace") or ref.namespace),
+                        str(chart_ref["name"]),
+                    ),
+                )
+            )
+    for what, target in wanted:
+        if target in model.objects:
+            continue
+        if target.kind not in SOURCE_KINDS:
+            continue
+        file, line = _where(model, declared)
+        code = "chart-source" if declared.kind is HELM_RELEASE else "source"
+        yield Finding(ERROR, code, f"{ref}: its {what} {target} is declared nowhere in the repository", file, line, ref)
+
+
+def checkout_yaml_files(root: Path) -> list[Path]:
+    """Every YAML file of the checkout that should parse: tracked by Git when it is a repository,
+    leaving out Helm chart templates (Go templates, not YAML) and hidden directories."""
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.yaml", "*.yml"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode == 0:
+        files = [root / name for name in done.stdout.decode().split("\0") if name]
+    else:
+        files = [p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")]
+    files = [p for p in files if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    charts = {p.parent for p in files if p.name == "Chart.yaml"}
+    return sorted(p for p in files if not any(p.is_relative_to(chart / "templates") for chart in charts))

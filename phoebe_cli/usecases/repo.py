@@ -1,0 +1,257 @@
+"""The checkout's desired state as a status report (offline), compared with the cluster, or
+validated. The model comes from ``repo.model``; this module turns it into the same report the
+cluster view renders, so ``status --repo`` looks like ``status``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from phoebe_cli.errors import UsageError
+from phoebe_cli.flux.kinds import HELM_CHART, HELM_RELEASE, KUSTOMIZATION
+from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
+from phoebe_cli.repo.model import BuildState, DeclaredKustomization, ModelOptions, RepoModel, git_root, inventory_id
+from phoebe_cli.repo.validate import ERROR, Finding
+from phoebe_cli.usecases.status import Snapshot, StatusOptions, StatusReport, build_report, status_kinds
+
+if TYPE_CHECKING:
+    from phoebe_cli.kube.session import Session
+
+
+@dataclass(frozen=True)
+class RepoOptions:
+    path: str = ""  # "" : the Git root of the current directory
+    roots: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()  # NAME=PATH
+    use_cache: bool = True
+    allow_remote: bool = False
+
+
+def checkout_root(path: str) -> Path:
+    if path:
+        root = Path(path).expanduser()
+        if not root.is_dir():
+            raise UsageError(f"--repo {path}: no such directory")
+        return root.resolve()
+    return git_root(Path.cwd())
+
+
+def model_options(options: RepoOptions, root: Path) -> ModelOptions:
+    sources: dict[str, Path] = {}
+    for entry in options.sources:
+        name, sep, directory = entry.partition("=")
+        if not sep or not name or not directory:
+            raise UsageError(f"--source {entry!r}: use NAME=PATH")
+        target = Path(directory).expanduser()
+        if not target.is_dir():
+            raise UsageError(f"--source {entry!r}: {directory} is not a directory")
+        sources[name] = target
+    roots = tuple(Path(r) if Path(r).is_absolute() else (Path.cwd() / r) for r in options.roots)
+    return ModelOptions(
+        roots=roots,
+        sources=sources,
+        use_cache=options.use_cache,
+        allow_remote=options.allow_remote,
+        workers=max(2, os.cpu_count() or 2),
+    )
+
+
+def load(options: RepoOptions) -> RepoModel:
+    from phoebe_cli.repo.model import load_model
+
+    root = checkout_root(options.path)
+    return load_model(root, model_options(options, root))
+
+
+_STATE_CONDITIONS = {
+    BuildState.BUILT: ("True", "Built"),
+    # Everything local is known; the remote parts are named in the message (and by validate).
+    BuildState.PARTIAL: ("True", "RemoteResourceNotBuilt"),
+    BuildState.FAILED: ("False", "BuildFailed"),
+    BuildState.NOT_IN_CHECKOUT: ("Unknown", "NotInCheckout"),
+}
+
+
+def _kustomization_status(declared: DeclaredKustomization) -> dict[str, Any]:
+    status, reason = _STATE_CONDITIONS[declared.state]
+    message = declared.message or f"{len(declared.objects)} objects from {declared.path}"
+    entries = [{"id": inventory_id(o, declared.ref.namespace), "v": _version(o)} for o in declared.objects]
+    return {
+        "conditions": [{"type": "Ready", "status": status, "reason": reason, "message": message}],
+        "inventory": {"entries": entries},
+        "lastAppliedRevision": declared.path,
+    }
+
+
+def _version(obj: dict[str, Any]) -> str:
+    api_version = str(obj.get("apiVersion", ""))
+    return api_version.split("/", 1)[1] if "/" in api_version else api_version
+
+
+def declared_snapshot(model: RepoModel) -> Snapshot:
+    """The model as objects with a status that says how their build went (for the renderers)."""
+    objects: dict[ObjectRef, FluxObject] = {}
+    for ref, declared in model.objects.items():
+        raw = dict(declared.obj)
+        meta = dict(raw.get("metadata") or {})
+        meta["namespace"] = ref.namespace
+        meta.setdefault("generation", 0)
+        raw["metadata"] = meta
+        if declared.kind is KUSTOMIZATION and ref in model.kustomizations:
+            raw["status"] = _kustomization_status(model.kustomizations[ref])
+        else:
+            where = (
+                f"declared by {declared.declared_by}" if declared.declared_by else f"declared in {declared.origin.path}"
+            )
+            raw["status"] = {
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Declared", "message": where}]
+            }
+            if declared.kind is HELM_RELEASE:
+                version = (((raw.get("spec") or {}).get("chart") or {}).get("spec") or {}).get("version")
+                if version:
+                    raw["status"]["history"] = [{"chartVersion": str(version)}]
+        objects[ref] = FluxObject.from_api(declared.kind, raw)
+    context = str(model.root) + (f" at {model.revision}" if model.revision else "")
+    return Snapshot(objects=objects, context=context)
+
+
+def repo_report(model: RepoModel, options: StatusOptions) -> StatusReport:
+    return build_report(declared_snapshot(model), options)
+
+
+# --- compare with the cluster ----------------------------------------------------------------
+class Agreement:
+    IN_SYNC = "in-sync"
+    MISSING = "missing"  # declared, not on the cluster
+    ORPHAN = "orphan"  # on the cluster, declared nowhere
+    BEHIND = "behind"  # on the cluster, but not at the checkout's revision or version
+    FAILING = "failing"  # on the cluster at the revision, not ready
+
+
+@dataclass(frozen=True)
+class Comparison:
+    ref: ObjectRef
+    agreement: str
+    declared: str  # what the checkout says (revision, chart version)
+    live: str  # what the cluster has
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CompareReport:
+    checkout: str
+    revision: str | None
+    context: str
+    rows: tuple[Comparison, ...] = field(default_factory=tuple)
+
+    @property
+    def in_sync(self) -> bool:
+        return all(row.agreement == Agreement.IN_SYNC for row in self.rows)
+
+
+def _sha(revision: str | None) -> str:
+    return (revision or "").rpartition(":")[2]
+
+
+def _selected(ref: ObjectRef, options: StatusOptions) -> bool:
+    if options.namespace and ref.namespace != options.namespace:
+        return False
+    if options.kind and ref.kind not in {k.kind for k in status_kinds(options.kind)}:
+        return False
+    if options.name:
+        namespace, _, name = options.name.rpartition("/")
+        if name != ref.name or (namespace and namespace != ref.namespace):
+            return False
+    return True
+
+
+async def compare_with_cluster(session: Session, options: RepoOptions, status_options: StatusOptions) -> CompareReport:
+    """Read the checkout (in a thread: kustomize runs) while the cluster is listed."""
+    import asyncio
+
+    from phoebe_cli.usecases.status import collect
+
+    model_task = asyncio.create_task(asyncio.to_thread(load, options))
+    try:
+        live = await collect(session, StatusOptions(kind=status_options.kind, namespace=status_options.namespace))
+    except BaseException:
+        model_task.cancel()
+        raise
+    model = await model_task
+    return compare(model, live, status_options)
+
+
+def compare(model: RepoModel, live: Snapshot, options: StatusOptions | None = None) -> CompareReport:
+    options = options or StatusOptions()
+    rows: list[Comparison] = []
+    head = _sha(model.revision)
+    for ref, declared in sorted(model.objects.items(), key=lambda item: str(item[0])):
+        if not _selected(ref, options):
+            continue
+        obj = live.objects.get(ref)
+        built = model.kustomizations.get(ref)
+        from_checkout = built is not None and built.source_dir == model.root
+        if built is not None:
+            wanted = (head[:8] if head else built.path) if from_checkout else ""
+        elif declared.kind is HELM_RELEASE:
+            wanted = str((((declared.obj.get("spec") or {}).get("chart") or {}).get("spec") or {}).get("version", ""))
+        else:
+            wanted = ""
+        if obj is None:
+            rows.append(Comparison(ref, Agreement.MISSING, wanted, "", "declared but not on the cluster"))
+            continue
+        live_revision = obj.revision or ""
+        if obj.kind is KUSTOMIZATION and from_checkout:
+            applied = _sha(live_revision)
+            at_head = bool(head) and applied.startswith(head) if applied else False
+            shown = f"{live_revision.partition('@')[0]}@{applied[:8]}" if applied else ""
+            if head and not at_head:
+                rows.append(Comparison(ref, Agreement.BEHIND, wanted, shown, "has not applied the checkout's commit"))
+                continue
+        elif (
+            declared.kind is HELM_RELEASE
+            and wanted
+            and live_revision
+            and not live_revision.startswith(wanted.lstrip("v"))
+            and not live_revision.startswith(wanted)
+        ):
+            rows.append(Comparison(ref, Agreement.BEHIND, wanted, live_revision, "another chart version is released"))
+            continue
+        if obj.state is State.FAILED:
+            rows.append(Comparison(ref, Agreement.FAILING, wanted, live_revision, obj.message))
+            continue
+        rows.append(Comparison(ref, Agreement.IN_SYNC, wanted, live_revision))
+    for ref, obj in sorted(live.objects.items(), key=lambda item: str(item[0])):
+        if ref in model.objects or obj.kind is HELM_CHART or not _selected(ref, options):
+            continue  # HelmCharts are made by helm-controller, never declared
+        rows.append(Comparison(ref, Agreement.ORPHAN, "", obj.revision or "", "on the cluster, declared nowhere"))
+    return CompareReport(str(model.root), model.revision, live.context, tuple(rows))
+
+
+# --- validate ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Validation:
+    model: RepoModel
+    findings: list[Finding]
+    seconds: float
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for f in self.findings if f.severity == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return len(self.findings) - self.errors
+
+
+def validate(options: RepoOptions) -> Validation:
+    import time
+
+    from phoebe_cli.repo.validate import checkout_yaml_files, findings
+
+    started = time.monotonic()
+    model = load(options)
+    found = findings(model, all_yaml=checkout_yaml_files(model.root))
+    return Validation(model, found, time.monotonic() - started)
