@@ -245,15 +245,6 @@ class _VariableIndex:
                 values.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
                 self.secrets[(ref.namespace, ref.name)] = values
 
-    def encrypted(self, namespace: str, sources: Iterable[tuple[str, str]]) -> set[str]:
-        """Variables that come from SOPS-encrypted Secrets: unknown offline, left as written."""
-        names: set[str] = set()
-        for kind, name in sources:
-            values = self.secrets.get((namespace, name)) if kind == "Secret" else None
-            if values:
-                names.update(k for k, v in values.items() if v == "${" + k + "}")
-        return names
-
     def lookup(self, namespace: str) -> Any:
         def find(kind: str, name: str) -> Mapping[str, str] | None:
             table = self.configmaps if kind == "ConfigMap" else self.secrets
@@ -434,22 +425,24 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex) -> Non
         except substitute.SubstitutionError as error:
             declared.state, declared.message = BuildState.FAILED, f"post build failed: {error}"
             return
-    sources = [(s.kind, s.name) for s in substitute.variable_sources(declared.obj)] if post_build is not None else []
-    encrypted = index.encrypted(declared.ref.namespace, sources)
+    always = post_build is not None and substitute.substitute_always(declared.obj)
+    substitutes = post_build is not None and (bool(variables) or always)
     processed = []
     for built in output.objects:
         obj = built
+        if substitutes and not _is_sops(obj):
+            # What Flux would silently replace with "": referenced, set by nobody, no default.
+            left = substitute.unset_variables(obj, variables)
+            if left:
+                declared.unresolved[inventory_id(obj, declared.ref.namespace)] = left
         if post_build is not None and not _is_sops(obj):
             try:
-                obj = substitute.substitute_object(obj, variables)
+                obj = substitute.substitute_object(obj, variables, always=always)
             except substitute.SubstitutionError as error:
                 declared.state = BuildState.FAILED
                 declared.message = (
                     f"post build failed for '{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}': {error}"
                 )
                 return
-        left = [name for name in substitute.unresolved(obj) if name not in encrypted]
-        if left:
-            declared.unresolved[inventory_id(obj, declared.ref.namespace)] = left
         processed.append(_common_metadata(mask_secret(obj), spec))
     declared.objects = processed
