@@ -141,6 +141,7 @@ def register(app: typer.Typer) -> None:
 
             repo_options = RepoOptions(
                 path=repo,
+                path_option="--repo",
                 roots=tuple(root_file or ()),
                 sources=tuple(source or ()),
                 use_cache=not no_cache,

@@ -133,7 +133,7 @@ class Builder:
                 return self.tool.build(target)
             except BuildFailed as error:
                 if not _looks_missing(str(error)):
-                    raise
+                    raise BuildFailed(_in_checkout(str(error), work)) from None
             # the scanner missed a file the build reads: build on a copy of the whole checkout
             return self._run_on_full_copy(directory, kus)
 
@@ -146,7 +146,10 @@ class Builder:
             for name in KUSTOMIZATION_FILES:
                 (target / name).unlink(missing_ok=True)
             (target / "kustomization.yaml").write_text(dump_documents([kus]))
-            return self.tool.build(target)
+            try:
+                return self.tool.build(target)
+            except BuildFailed as error:
+                raise BuildFailed(_in_checkout(str(error), work)) from None
 
     def _strip_remote(self, work: Path, closure: Closure) -> None:
         """Offline: remote resources and components are left out (and reported), so everything
@@ -218,6 +221,15 @@ def _link_or_copy(source: str, target: str) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def _in_checkout(message: str, work: Path) -> str:
+    """kustomize's message about the private copy, told about the checkout: paths relative to
+    its root, and without the retry-as-a-directory noise kustomize appends to a missing file."""
+    for prefix in {str(work), str(work.resolve())}:
+        message = message.replace(prefix + "/", "")
+    noise = message.find("': must build at directory")
+    return message[: noise + 1] if noise >= 0 else message
 
 
 def _looks_missing(message: str) -> bool:

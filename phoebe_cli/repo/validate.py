@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION
 from phoebe_cli.flux.objects import ObjectRef
@@ -123,7 +124,7 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path]) -> Iterator[Finding]:
             yield Finding(ERROR, code, f"{ref}: {built.message}", file, line, ref)
         elif built.state == BuildState.PARTIAL:
             yield Finding(WARNING, "remote", f"{ref}: {built.message}", file, line, ref)
-        elif built.state == BuildState.NOT_IN_CHECKOUT:
+        elif built.state == BuildState.NOT_IN_CHECKOUT and _source_declared(model, built.obj):
             yield Finding(
                 WARNING, "source", f"{ref}: {built.message} (map it with --source NAME=PATH)", file, line, ref
             )
@@ -169,6 +170,27 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path]) -> Iterator[Finding]:
         )
 
 
+def _source_ref(kustomization: dict[str, Any]) -> ObjectRef | None:
+    source = (kustomization.get("spec") or {}).get("sourceRef")
+    if not isinstance(source, dict) or not source.get("name"):
+        return None
+    namespace = source.get("namespace") or (kustomization.get("metadata") or {}).get("namespace")
+    return ObjectRef(str(source.get("kind", "")), str(namespace or ""), str(source["name"]))
+
+
+def _checkout_sources(model: RepoModel) -> set[ObjectRef]:
+    """The sources the roots read: this checkout. They may be made outside it (bootstrap,
+    a FluxInstance's sync), so they are never reported missing."""
+    sources = (_source_ref(model.kustomizations[ref].obj) for ref in model.roots if ref in model.kustomizations)
+    return {ref for ref in sources if ref is not None}
+
+
+def _source_declared(model: RepoModel, kustomization: dict[str, Any]) -> bool:
+    """Whether a Kustomization's source is declared (else the "declared nowhere" error says it)."""
+    ref = _source_ref(kustomization)
+    return ref is None or ref in model.objects or ref in _checkout_sources(model)
+
+
 def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Finding]:
     ref = declared.ref
     spec = declared.obj.get("spec") or {}
@@ -211,7 +233,7 @@ def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Fin
                 )
             )
     for what, target in wanted:
-        if target in model.objects:
+        if target in model.objects or target in _checkout_sources(model):
             continue
         if target.kind not in SOURCE_KINDS:
             continue

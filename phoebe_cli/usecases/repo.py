@@ -23,17 +23,18 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class RepoOptions:
     path: str = ""  # "" : the Git root of the current directory
+    path_option: str = ""  # how the user gave the path (for messages): "--repo", or "" for an argument
     roots: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()  # NAME=PATH
     use_cache: bool = True
     allow_remote: bool = False
 
 
-def checkout_root(path: str) -> Path:
+def checkout_root(path: str, option: str = "") -> Path:
     if path:
         root = Path(path).expanduser()
         if not root.is_dir():
-            raise UsageError(f"--repo {path}: no such directory")
+            raise UsageError(f"{option + ' ' if option else ''}{path}: no such directory")
         return root.resolve()
     return git_root(Path.cwd())
 
@@ -61,7 +62,7 @@ def model_options(options: RepoOptions, root: Path) -> ModelOptions:
 def load(options: RepoOptions) -> RepoModel:
     from phoebe_cli.repo.model import load_model
 
-    root = checkout_root(options.path)
+    root = checkout_root(options.path, options.path_option)
     return load_model(root, model_options(options, root))
 
 
