@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import controlplane, startup, status, sync
+from bench import controlplane, logs, repo, startup, status, sync
 
 
 def main() -> int:
@@ -14,6 +14,8 @@ def main() -> int:
     controlplane.main([])
     sync.main([])
     status.main([])
+    logs.main([])
+    repo.main([])
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import subprocess
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from phoebe_cli.errors import UsageError
 from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo import substitute
-from phoebe_cli.repo.builder import Builder, BuildOutput
+from phoebe_cli.repo.builder import Builder, BuildOutput, read_cached, write_cached
 from phoebe_cli.repo.kustomize import Kustomize
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
@@ -280,6 +281,7 @@ class _ModelLoader:
         self.options = options
         self.tool = tool
         self.builders: dict[Path, Builder] = {}
+        self.builders_lock = threading.Lock()
         self.kustomizations: dict[ObjectRef, DeclaredKustomization] = {}
         self.objects: dict[ObjectRef, DeclaredObject] = {}
         self.declared_by: dict[ObjectRef, list[ObjectRef]] = {}
@@ -287,11 +289,12 @@ class _ModelLoader:
         self.checkout_source: tuple[str, str, str] | None = None
 
     def builder_for(self, directory: Path) -> Builder:
-        if directory not in self.builders:
-            self.builders[directory] = Builder(
-                directory, self.tool, use_cache=self.options.use_cache, allow_remote=self.options.allow_remote
-            )
-        return self.builders[directory]
+        with self.builders_lock:  # called from the pool's threads
+            if directory not in self.builders:
+                self.builders[directory] = Builder(
+                    directory, self.tool, use_cache=self.options.use_cache, allow_remote=self.options.allow_remote
+                )
+            return self.builders[directory]
 
     def load(self) -> RepoModel:
         documents, yaml_errors = root_documents(self.root, self.options.roots)
@@ -340,7 +343,12 @@ class _ModelLoader:
                 source = declared.spec.get("sourceRef") or {}
                 declared.message = f"its source {source.get('kind')}/{source.get('name')} is not in this checkout"
         buildable = [d for d in wave if d.source_dir is not None]
-        outputs = list(pool.map(self._build, buildable))
+        # Cache hits in this thread (Python work: threads would only contend for the GIL);
+        # the kustomize runs in the pool.
+        early = [self._builder(d).without_kustomize(d.spec) for d in buildable]
+        misses = [d for d, output in zip(buildable, early, strict=True) if output is None]
+        ran = iter(pool.map(self._build, misses))
+        outputs = [output if output is not None else next(ran) for output in early]
         for declared, output in zip(buildable, outputs, strict=True):
             declared.output = output
             if output.error is not None:
@@ -355,9 +363,12 @@ class _ModelLoader:
             children.extend(self._record(declared))
         return children
 
-    def _build(self, declared: DeclaredKustomization) -> BuildOutput:
+    def _builder(self, declared: DeclaredKustomization) -> Builder:
         assert declared.source_dir is not None
-        return self.builder_for(declared.source_dir).build(declared.spec)
+        return self.builder_for(declared.source_dir)
+
+    def _build(self, declared: DeclaredKustomization) -> BuildOutput:
+        return self._builder(declared).build(declared.spec)
 
     def _record(self, declared: DeclaredKustomization) -> list[DeclaredKustomization]:
         """Note the Flux objects a build yields; new Kustomizations among them are the next wave."""
@@ -427,6 +438,15 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex) -> Non
             return
     always = post_build is not None and substitute.substitute_always(declared.obj)
     substitutes = post_build is not None and (bool(variables) or always)
+    # Substituting is the costly part of a run whose builds all come from the cache: its result
+    # is cached too, keyed by the build and everything the substitution reads.
+    key = _post_process_key(declared, output, variables) if substitutes and output.key else ""
+    if key:
+        cached = read_cached(key)
+        if isinstance(cached, dict) and isinstance(cached.get("objects"), list):
+            declared.objects = cached["objects"]
+            declared.unresolved = dict(cached.get("unresolved") or {})
+            return
     processed = []
     for built in output.objects:
         obj = built
@@ -446,3 +466,23 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex) -> Non
                 return
         processed.append(_common_metadata(mask_secret(obj), spec))
     declared.objects = processed
+    if key:
+        write_cached(key, {"objects": processed, "unresolved": declared.unresolved})
+
+
+def _post_process_key(declared: DeclaredKustomization, output: BuildOutput, variables: Mapping[str, str]) -> str:
+    import hashlib
+    import json
+
+    from phoebe_cli import __version__
+
+    spec = declared.spec
+    fields = {
+        "postBuild": spec.get("postBuild"),
+        "commonMetadata": spec.get("commonMetadata"),
+        "namespace": declared.ref.namespace,
+        "variables": variables,
+    }
+    hasher = hashlib.sha256(f"post-process/{__version__}/{output.key}/".encode())
+    hasher.update(json.dumps(fields, sort_keys=True, default=str).encode())
+    return hasher.hexdigest()

@@ -12,6 +12,7 @@ isolated and can run in parallel), and the hash of these files is the build's ca
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,39 +48,88 @@ class Closure:
     missing: list[str] = field(default_factory=list)  # local references that do not exist
     problems: list[str] = field(default_factory=list)  # kustomization files that do not parse
 
-    def digest(self) -> str:
-        """A hash of every file's path and content."""
+    def digest(self, hashes: dict[Path, bytes] | None = None) -> str:
+        """A hash of every file's path and content (``hashes``: file hashes already computed)."""
+        known = {} if hashes is None else hashes
         hasher = hashlib.sha256()
         for relative in sorted(self.files):
             hasher.update(str(relative).encode() + b"\0")
-            try:
-                hasher.update(hashlib.sha256((self.root / relative).read_bytes()).digest())
-            except OSError:
-                hasher.update(b"<unreadable>")
+            file_hash = known.get(relative)
+            if file_hash is None:
+                try:
+                    file_hash = hashlib.sha256((self.root / relative).read_bytes()).digest()
+                except OSError:
+                    file_hash = b"<unreadable>"
+                known[relative] = file_hash
+            hasher.update(file_hash)
         for url in sorted(self.remote):
             hasher.update(b"remote\0" + url.encode())
         return hasher.hexdigest()
 
 
 class Scanner:
+    """Closures of one checkout. Shared directories (components, common bases) are read once:
+    parsed kustomization files, resolved paths and file hashes are remembered (one run, one
+    checkout; the dicts are only ever filled with the same values, so threads may share them)."""
+
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self.file_hashes: dict[Path, bytes] = {}
+        self._relatives: dict[str, Path | None] = {}
+        self._reals: dict[str, str] = {}
+        self._specs: dict[Path, tuple[Path | None, dict[str, Any], str | None]] = {}
+
+    def digest(self, closure: Closure) -> str:
+        return closure.digest(self.file_hashes)
 
     def closure(self, directory: Path, extra_components: list[str] | None = None) -> Closure:
         closure = Closure(self.root)
-        self._directory(directory.resolve(), closure, generated_ok=True)
+        directory = Path(self._realpath(str(directory)))
+        self._directory(directory, closure, generated_ok=True)
         for component in extra_components or []:
             if is_remote(component):
                 closure.remote.append(component)
             else:
-                self._reference(directory.resolve(), component, closure)
+                self._reference(directory, component, closure)
         return closure
 
+    def _realpath(self, path: str) -> str:
+        """os.path.realpath with the directories' answers remembered: one lstat per new path."""
+        path = os.path.normpath(path)
+        known = self._reals.get(path)
+        if known is not None:
+            return known
+        parent, name = os.path.split(path)
+        if not name or parent == path:
+            real = path
+        else:
+            candidate = os.path.join(self._realpath(parent), name)
+            real = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+        self._reals[path] = real
+        return real
+
     def _relative(self, path: Path) -> Path | None:
-        try:
-            return path.resolve().relative_to(self.root)
-        except ValueError:
-            return None  # outside the repository: Flux could not read it either
+        key = str(path)
+        if key not in self._relatives:
+            real = Path(self._realpath(key))
+            self._relatives[key] = real.relative_to(self.root) if real.is_relative_to(self.root) else None
+        return self._relatives[key]  # None: outside the repository, Flux could not read it either
+
+    def _spec(self, directory: Path) -> tuple[Path | None, dict[str, Any], str | None]:
+        """The directory's kustomization file, its content, and why it could not be read."""
+        if directory not in self._specs:
+            kfile = kustomization_file(directory)
+            spec: dict[str, Any] = {}
+            problem = None
+            if kfile is not None:
+                try:
+                    documents = load_documents(kfile)
+                    if documents and isinstance(documents[0].data, dict):
+                        spec = documents[0].data
+                except YamlError as error:
+                    problem = str(error)
+            self._specs[directory] = (kfile, spec, problem)
+        return self._specs[directory]
 
     def _add_file(self, path: Path, closure: Closure) -> None:
         relative = self._relative(path)
@@ -91,18 +141,15 @@ class Scanner:
         if relative is None or relative in closure.directories:
             return
         closure.directories.add(relative)
-        kfile = kustomization_file(directory)
+        kfile, spec, problem = self._spec(directory)
         if kfile is None:
             if generated_ok:
                 self._generated(directory, closure)
             return
         self._add_file(kfile, closure)
-        try:
-            documents = load_documents(kfile)
-        except YamlError as error:
-            closure.problems.append(str(error))
+        if problem is not None:
+            closure.problems.append(problem)
             return
-        spec = documents[0].data if documents and isinstance(documents[0].data, dict) else {}
         self._kustomization(directory, spec, closure)
 
     def _generated(self, directory: Path, closure: Closure) -> None:
@@ -122,7 +169,7 @@ class Scanner:
         if is_remote(reference):
             closure.remote.append(reference)
             return
-        target = (base / reference).resolve()
+        target = Path(self._realpath(os.path.join(base, reference)))
         if target.is_dir():
             self._directory(target, closure, generated_ok=False)
         elif target.is_file():

@@ -93,23 +93,69 @@ def _cycles(edges: dict[ObjectRef, list[ObjectRef]]) -> list[list[ObjectRef]]:
     return found
 
 
-def findings(model: RepoModel, *, all_yaml: Iterable[Path] = ()) -> list[Finding]:
-    return sorted(_findings(model, all_yaml), key=lambda f: (f.severity != ERROR, str(f.file or ""), f.line or 0))
+def findings(model: RepoModel, *, all_yaml: Iterable[Path] = (), use_cache: bool = True) -> list[Finding]:
+    return sorted(
+        _findings(model, all_yaml, use_cache), key=lambda f: (f.severity != ERROR, str(f.file or ""), f.line or 0)
+    )
 
 
-def _findings(model: RepoModel, all_yaml: Iterable[Path]) -> Iterator[Finding]:
-    from phoebe_cli.repo.yamlio import YamlError, load_documents
+class _KnownGood:
+    """Files that parsed, by size and modification time: a warm run reads only what changed."""
+
+    def __init__(self, root: Path) -> None:
+        import hashlib
+
+        from phoebe_cli.repo.builder import read_cached
+
+        self.key = hashlib.sha256(f"yaml-syntax/{root}".encode()).hexdigest()
+        cached = read_cached(self.key)
+        self.files: dict[str, list[int]] = cached if isinstance(cached, dict) else {}
+        self.changed = False
+
+    @staticmethod
+    def _stamp(path: Path) -> list[int]:
+        stat = path.stat()
+        return [stat.st_size, stat.st_mtime_ns]
+
+    def unchanged(self, path: Path) -> bool:
+        try:
+            return self.files.get(str(path)) == self._stamp(path)
+        except OSError:
+            return False
+
+    def add(self, path: Path) -> None:
+        try:
+            self.files[str(path)] = self._stamp(path)
+            self.changed = True
+        except OSError:
+            pass
+
+    def save(self) -> None:
+        from phoebe_cli.repo.builder import write_cached
+
+        if self.changed:
+            write_cached(self.key, self.files)
+
+
+def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool) -> Iterator[Finding]:
+    from phoebe_cli.repo.yamlio import YamlError, check_syntax
 
     for error in model.yaml_errors:
         yield Finding(ERROR, "yaml", error.message, error.path.relative_to(model.root), error.line)
     reported = {error.path.resolve() for error in model.yaml_errors}
+    known_good = _KnownGood(model.root) if use_cache else None
     for path in all_yaml:
-        if path.resolve() in reported:
+        if path.resolve() in reported or (known_good is not None and known_good.unchanged(path)):
             continue
         try:
-            load_documents(path)
+            check_syntax(path)
         except YamlError as error:
             yield Finding(ERROR, "yaml", error.message, path.relative_to(model.root), error.line)
+        else:
+            if known_good is not None:
+                known_good.add(path)
+    if known_good is not None:
+        known_good.save()
 
     objects = model.objects
     # builds

@@ -254,5 +254,5 @@ def validate(options: RepoOptions) -> Validation:
 
     started = time.monotonic()
     model = load(options)
-    found = findings(model, all_yaml=checkout_yaml_files(model.root))
+    found = findings(model, all_yaml=checkout_yaml_files(model.root), use_cache=options.use_cache)
     return Validation(model, found, time.monotonic() - started)
