@@ -184,6 +184,17 @@ async def compare_with_cluster(session: Session, options: RepoOptions, status_op
     return compare(model, live, status_options)
 
 
+def _why_missing(parent: ObjectRef | None, live: Snapshot) -> str:
+    """Declared, not on the cluster: because the Kustomization that would apply it has not."""
+    applier = live.objects.get(parent) if parent is not None else None
+    if parent is not None and applier is not None and applier.state is not State.READY:
+        said = {State.FAILED: "failing", State.UNKNOWN: "not ready"}.get(applier.state, applier.state.value)
+        return f"not applied: {parent} is {said}"
+    if parent is not None and applier is None:
+        return f"not applied: {parent} is not on the cluster"
+    return "declared but not on the cluster"
+
+
 def compare(model: RepoModel, live: Snapshot, options: StatusOptions | None = None) -> CompareReport:
     options = options or StatusOptions()
     rows: list[Comparison] = []
@@ -201,7 +212,7 @@ def compare(model: RepoModel, live: Snapshot, options: StatusOptions | None = No
         else:
             wanted = ""
         if obj is None:
-            rows.append(Comparison(ref, Agreement.MISSING, wanted, "", "declared but not on the cluster"))
+            rows.append(Comparison(ref, Agreement.MISSING, wanted, "", _why_missing(declared.declared_by, live)))
             continue
         live_revision = obj.revision or ""
         if obj.kind is KUSTOMIZATION and from_checkout:
