@@ -57,6 +57,13 @@ CLUSTER_SCOPED = frozenset(
         "CiliumL2AnnouncementPolicy",
         "CiliumClusterwideNetworkPolicy",
         "Node",
+        "GatewayClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+        "VolumeSnapshotContent",
+        "CSINode",
     }
 )
 
@@ -282,6 +289,7 @@ class _ModelLoader:
         self.tool = tool
         self.builders: dict[Path, Builder] = {}
         self.builders_lock = threading.Lock()
+        self.cluster_scoped: set[str] = set(CLUSTER_SCOPED)  # and the kinds of Cluster-scoped CRDs built
         self.kustomizations: dict[ObjectRef, DeclaredKustomization] = {}
         self.objects: dict[ObjectRef, DeclaredObject] = {}
         self.declared_by: dict[ObjectRef, list[ObjectRef]] = {}
@@ -357,9 +365,12 @@ class _ModelLoader:
                 declared.state = BuildState.PARTIAL
                 declared.message = "remote resource, not built offline: " + ", ".join(output.remote)
             self.index.add(output.objects, declared.ref.namespace)
+        for output in outputs:
+            self.cluster_scoped.update(_cluster_scoped_kinds(output.objects))
         children: list[DeclaredKustomization] = []
         for declared in buildable:
             _post_process(declared, self.index)
+            _check_namespaces(declared, self.cluster_scoped)
             children.extend(self._record(declared))
         return children
 
@@ -468,6 +479,28 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex) -> Non
     declared.objects = processed
     if key:
         write_cached(key, {"objects": processed, "unresolved": declared.unresolved})
+
+
+def _cluster_scoped_kinds(objects: Iterable[dict[str, Any]]) -> set[str]:
+    kinds = set()
+    for obj in objects:
+        spec = obj.get("spec") or {}
+        if obj.get("kind") == "CustomResourceDefinition" and spec.get("scope") == "Cluster":
+            kinds.add(str((spec.get("names") or {}).get("kind", "")))
+    return kinds
+
+
+def _check_namespaces(declared: DeclaredKustomization, cluster_scoped: set[str]) -> None:
+    """kustomize-controller refuses the whole apply when a namespaced object has no namespace
+    and the Kustomization sets no targetNamespace ("ConfigMap/x namespace not specified")."""
+    if declared.state == BuildState.FAILED or declared.spec.get("targetNamespace"):
+        return
+    for obj in declared.objects:
+        meta = obj.get("metadata") or {}
+        if obj.get("kind") not in cluster_scoped and not meta.get("namespace"):
+            declared.state = BuildState.FAILED
+            declared.message = f"{obj.get('kind')}/{meta.get('name')} namespace not specified"
+            return
 
 
 def _post_process_key(declared: DeclaredKustomization, output: BuildOutput, variables: Mapping[str, str]) -> str:

@@ -158,31 +158,7 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool) -> It
         known_good.save()
 
     objects = model.objects
-    # builds
-    for ref, built in model.kustomizations.items():
-        obj = objects.get(ref)
-        if built.state == BuildState.BUILT and not built.unresolved:
-            continue
-        # Finding the declaring file means reading the parent's files: only when there is a finding.
-        file, line = _where(model, obj) if obj is not None else (None, None)
-        if built.state == BuildState.FAILED:
-            code = "path" if built.message.startswith("kustomization path not found") else "build"
-            yield Finding(ERROR, code, f"{ref}: {built.message}", file, line, ref)
-        elif built.state == BuildState.PARTIAL:
-            yield Finding(WARNING, "remote", f"{ref}: {built.message}", file, line, ref)
-        elif built.state == BuildState.NOT_IN_CHECKOUT and _source_declared(model, built.obj):
-            yield Finding(
-                WARNING, "source", f"{ref}: {built.message} (map it with --source NAME=PATH)", file, line, ref
-            )
-        for object_id, names in sorted(built.unresolved.items()):
-            yield Finding(
-                ERROR,
-                "substitution",
-                f"{ref}: {', '.join('${' + n + '}' for n in names)} left unsubstituted in {object_id}",
-                file,
-                line,
-                ref,
-            )
+    yield from _build_findings(model)
 
     # references between Flux objects
     edges: dict[ObjectRef, list[ObjectRef]] = {}
@@ -214,6 +190,39 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool) -> It
         yield Finding(
             ERROR, "duplicate", f"{ref} is declared by more than one Kustomization: {declarers}", None, None, ref
         )
+
+
+def _build_findings(model: RepoModel) -> Iterator[Finding]:
+    objects = model.objects
+    for ref, built in model.kustomizations.items():
+        obj = objects.get(ref)
+        if built.state == BuildState.BUILT and not built.unresolved:
+            continue
+        # Finding the declaring file means reading the parent's files: only when there is a finding.
+        file, line = _where(model, obj) if obj is not None else (None, None)
+        if built.state == BuildState.FAILED:
+            if built.message.startswith("kustomization path not found"):
+                code = "path"
+            elif built.message.endswith("namespace not specified"):
+                code = "namespace"
+            else:
+                code = "build"
+            yield Finding(ERROR, code, f"{ref}: {built.message}", file, line, ref)
+        elif built.state == BuildState.PARTIAL:
+            yield Finding(WARNING, "remote", f"{ref}: {built.message}", file, line, ref)
+        elif built.state == BuildState.NOT_IN_CHECKOUT and _source_declared(model, built.obj):
+            yield Finding(
+                WARNING, "source", f"{ref}: {built.message} (map it with --source NAME=PATH)", file, line, ref
+            )
+        for object_id, names in sorted(built.unresolved.items()):
+            yield Finding(
+                ERROR,
+                "substitution",
+                f"{ref}: {', '.join('${' + n + '}' for n in names)} left unsubstituted in {object_id}",
+                file,
+                line,
+                ref,
+            )
 
 
 def _source_ref(kustomization: dict[str, Any]) -> ObjectRef | None:

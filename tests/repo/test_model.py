@@ -115,6 +115,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
+  namespace: default
 spec:
   template:
     spec:
@@ -376,3 +377,38 @@ def test_without_flux_roots_the_error_says_how_to_point_at_them(write_repo: Repo
     root = write_repo({"README.md": "nothing here"})
     with pytest.raises(UsageError, match=r"no kubernetes/flux/ in .*--root-file FILE"):
         _load(root)
+
+
+def test_a_namespaced_object_without_namespace_fails_the_whole_kustomization(write_repo: RepoWriter) -> None:
+    crd = """
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: pools.example.org
+spec:
+  group: example.org
+  scope: Cluster
+  names: {kind: Pool, plural: pools}
+  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+"""
+    pool = "apiVersion: example.org/v1\nkind: Pool\nmetadata:\n  name: p\n"
+    cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: loose\n"
+    files = _two_level(
+        {
+            "crd.yaml": crd,
+            "pool.yaml": pool,
+            "role.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: r\n",
+        }
+    )
+    files["kubernetes/apps/ks.yaml"] += "---\n" + flux_ks("loose", "./kubernetes/loose", "default")
+    files["kubernetes/apps/ks.yaml"] += "---\n" + flux_ks(
+        "placed", "./kubernetes/loose", "default", extra="targetNamespace: apps\n"
+    )
+    files["kubernetes/loose/cm.yaml"] = cm
+    root = write_repo(files)
+    model = _load(root)
+
+    assert model.kustomizations[ObjectRef(KS, "default", "web")].state == BuildState.BUILT  # cluster-scoped only
+    loose = model.kustomizations[ObjectRef(KS, "default", "loose")]
+    assert (loose.state, loose.message) == (BuildState.FAILED, "ConfigMap/loose namespace not specified")
+    assert model.kustomizations[ObjectRef(KS, "default", "placed")].state == BuildState.BUILT

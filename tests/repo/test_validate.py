@@ -243,3 +243,18 @@ def test_a_missing_phoebe_kustomize_is_named(
 
     assert result.code == 5
     assert result.stderr == "phoebe: error: PHOEBE_KUSTOMIZE=/nonexistent/kustomize does not exist\n"
+
+
+def test_an_object_without_namespace_is_a_namespace_error(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    root = _repo(
+        write_repo,
+        {"web": flux_ks("web", "./apps/web", "default")},
+        {"apps/web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: loose\n"},
+    )
+
+    result = phoebe("validate", str(root))
+
+    assert result.code == 1
+    assert result.stdout.splitlines()[0] == (
+        "kubernetes/apps/ks.yaml:1: error [namespace] Kustomization/default/web: ConfigMap/loose namespace not specified"
+    )
