@@ -697,7 +697,18 @@ def test_justfile_drop_in(cluster: Cluster, namespace: str, tmp_path: Path) -> N
         [just, "--list", "kube"], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
     )
     assert listing.returncode == 0, listing.stderr
-    for recipe in ("sync-git", "sync-oci", "sync-ks", "sync-hr", "sync-es", "sync-all", "status"):
+    for recipe in (
+        "sync-git",
+        "sync-oci",
+        "sync-ks",
+        "sync-hr",
+        "sync-es",
+        "sync-all",
+        "status",
+        "logs",
+        "validate",
+        "compare",
+    ):
         assert recipe in listing.stdout
 
     done = subprocess.run(
