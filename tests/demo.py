@@ -41,11 +41,19 @@ def main() -> int:
     run_phoebe("status", "--failed", "-o", "table", env=env)
     run_phoebe("events", "ks/rook-ceph/rook-ceph-cluster", "--warnings", env=env)
     run_phoebe("logs", "ks/rook-ceph/rook-ceph-cluster", "--level", "error", "--tail", "200", env=env)
+    # The checkout Flux reads, offline, and beside the cluster (kustomize built with the controllers).
+    from tests.cluster.build import ensure_program, kustomize_program
+
+    checkout = default_dir() / "repo"
+    env["PHOEBE_KUSTOMIZE"] = str(ensure_program(kustomize_program()))
+    run_phoebe("validate", str(checkout), env=env)
+    run_phoebe("status", "--repo", str(checkout), "--compare", "-n", "media", env=env)
     print(
         "\nReal kustomize-controller and helm-controller are still running on the sample repository "
         "(rook-ceph/rook-ceph-cluster fails, media/sonarr is blocked behind it, media/plex is suspended).\n"
         f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n"
         "  .venv/bin/phoebe status\n  .venv/bin/phoebe sync ks -A\n  .venv/bin/phoebe logs -f\n"
+        f"  .venv/bin/phoebe status --repo {default_dir() / 'repo'} --compare\n"
         "Stop it with: just cluster-down",
         flush=True,
     )
