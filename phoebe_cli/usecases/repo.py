@@ -39,7 +39,7 @@ def checkout_root(path: str, option: str = "") -> Path:
     return git_root(Path.cwd())
 
 
-def model_options(options: RepoOptions, root: Path) -> ModelOptions:
+def model_options(options: RepoOptions) -> ModelOptions:
     sources: dict[str, Path] = {}
     for entry in options.sources:
         name, sep, directory = entry.partition("=")
@@ -62,8 +62,8 @@ def model_options(options: RepoOptions, root: Path) -> ModelOptions:
 def load(options: RepoOptions) -> RepoModel:
     from phoebe_cli.repo.model import load_model
 
-    root = checkout_root(options.path, options.path_option)
-    return load_model(root, model_options(options, root))
+    model_opts = model_options(options)  # flags first: a usage error needs no checkout
+    return load_model(checkout_root(options.path, options.path_option), model_opts)
 
 
 _STATE_CONDITIONS = {

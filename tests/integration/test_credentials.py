@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -55,7 +54,7 @@ def test_client_certificate_data_and_ca_data(phoebe: PhoebeRunner, cluster: Clus
 
 
 def test_client_certificate_files_relative_to_the_kubeconfig(
-    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path
+    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cert, key = cluster.plane.client_certificate("cert-admin", ("system:masters",))
     folder = tmp_path / "conf"
@@ -68,7 +67,7 @@ def test_client_certificate_files_relative_to_the_kubeconfig(
         {"client-certificate": "client.crt", "client-key": "client.key"},
     )
     path = write(folder / "config", doc)
-    os.chdir(tmp_path)  # relative to the file, not to the working directory
+    monkeypatch.chdir(tmp_path)  # relative to the file, not to the working directory
     assert checked(phoebe("check", "-o", "json", kubeconfig=path))["state"] == "healthy"
 
 

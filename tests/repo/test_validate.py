@@ -256,5 +256,6 @@ def test_an_object_without_namespace_is_a_namespace_error(write_repo: RepoWriter
 
     assert result.code == 1
     assert result.stdout.splitlines()[0] == (
-        "kubernetes/apps/ks.yaml:1: error [namespace] Kustomization/default/web: ConfigMap/loose namespace not specified"
+        "kubernetes/apps/ks.yaml:1: error [namespace] Kustomization/default/web: "
+        "ConfigMap/loose namespace not specified"
     )
