@@ -55,7 +55,7 @@ def model_options(options: RepoOptions) -> ModelOptions:
         sources=sources,
         use_cache=options.use_cache,
         allow_remote=options.allow_remote,
-        workers=max(2, os.cpu_count() or 2),
+        workers=(os.cpu_count() or 2) + 2,  # each build is part Python and I/O, part kustomize
     )
 
 
