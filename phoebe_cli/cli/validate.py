@@ -46,7 +46,10 @@ def register(app: typer.Typer) -> None:
         root_file: Annotated[
             list[str] | None,
             typer.Option(
-                "--root-file", metavar="FILE", help="Read the root Kustomizations from this file (repeatable)."
+                "--root-file",
+                "--root",
+                metavar="FILE",
+                help="Read the root Kustomizations from this file (repeatable).",
             ),
         ] = None,
         source: Annotated[
@@ -73,9 +76,9 @@ def register(app: typer.Typer) -> None:
         )
         model = result.model
         summary = (
-            f"{len(model.kustomizations)} Kustomizations, {len(model.objects)} Flux objects: "
+            f"{_count(len(model.kustomizations), 'Kustomization')}, {_count(len(model.objects), 'Flux object')}: "
             f"{_count(result.errors, 'error')}, {_count(result.warnings, 'warning')} "
-            f"({model.kustomize_runs} kustomize runs, {result.seconds:.1f}s)"
+            f"({_count(model.kustomize_runs, 'kustomize run')}, {result.seconds:.1f}s)"
         )
         if output is ValidateOutput.TEXT:
             terminal.show(view.findings_view(result.findings, summary))

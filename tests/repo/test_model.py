@@ -9,6 +9,7 @@ import pytest
 
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo.model import BuildState, ModelOptions, RepoModel, load_model
+from tests.conftest import PhoebeRunner
 from tests.repo.conftest import (
     FIXTURE_REPO,
     GIT_REPOSITORY,
@@ -412,3 +413,83 @@ spec:
     loose = model.kustomizations[ObjectRef(KS, "default", "loose")]
     assert (loose.state, loose.message) == (BuildState.FAILED, "ConfigMap/loose namespace not specified")
     assert model.kustomizations[ObjectRef(KS, "default", "placed")].state == BuildState.BUILT
+
+
+def test_anchors_aliases_comments_and_multi_document_roots(write_repo: RepoWriter) -> None:
+    root_file = """
+# the roots: an anchor and its alias in one document, a merge key in the next
+apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: {name: flux-system, namespace: flux-system}
+spec: {interval: 1h, url: "https://example.invalid/r", ref: {branch: main}}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: one
+  namespace: flux-system
+  labels: &team {team: a}
+spec:
+  interval: 1h  # comment
+  path: ./apps
+  prune: true
+  sourceRef: {kind: GitRepository, name: flux-system}
+  commonMetadata: {labels: *team}
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: {name: two, namespace: flux-system}
+spec:
+  <<: {interval: 1h, path: ./apps, prune: true, sourceRef: {kind: GitRepository, name: flux-system}}
+  targetNamespace: two
+"""
+    root = write_repo(
+        {"kubernetes/flux/cluster.yaml": root_file, "apps/cm.yaml": config_map("cm", "default", {"a": "b"})}
+    )
+    model = _load(root)
+
+    assert model.yaml_errors == []
+    assert [str(r) for r in model.roots] == ["Kustomization/flux-system/one", "Kustomization/flux-system/two"]
+    (one,) = model.kustomizations[ObjectRef(KS, "flux-system", "one")].objects
+    assert one["metadata"]["labels"] == {"team": "a"}
+    assert _objects(model, "flux-system", "two") == [("ConfigMap", "two", "cm")]
+    assert model.objects[ObjectRef(KS, "flux-system", "two")].origin.line == 20
+
+
+def test_an_alias_to_another_documents_anchor_is_a_yaml_error(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    root_file = GIT_REPOSITORY + "---\n" + flux_ks("one", "./apps") + "  x: &a 1\n---\nkind: Kustomization\nv: *a\n"
+    root = write_repo(
+        {"kubernetes/flux/cluster.yaml": root_file, "apps/cm.yaml": config_map("cm", "default", {"a": "b"})}
+    )
+
+    result = phoebe("validate", str(root))
+
+    assert result.code == 1
+    assert result.stdout.splitlines()[0] == (
+        "kubernetes/flux/cluster.yaml:27: error [yaml] not valid YAML: found undefined alias"
+    )
+
+
+def test_substitution_disabled_by_label_or_annotation(write_repo: RepoWriter) -> None:
+    def cm(name: str, marker: str) -> str:
+        return (
+            f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\n{marker}"
+            "data:\n  v: ${DOMAIN}\n"
+        )
+
+    root = write_repo(
+        _two_level(
+            {
+                "a.yaml": cm("plain", ""),
+                "b.yaml": cm("labelled", "  labels:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n"),
+                "c.yaml": cm("annotated", "  annotations:\n    kustomize.toolkit.fluxcd.io/substitute: disabled\n"),
+            },
+            app_spec="postBuild:\n  substitute:\n    DOMAIN: example.org\n",
+        )
+    )
+    model = _load(root)
+
+    web = model.kustomizations[ObjectRef(KS, "default", "web")]
+    values = {o["metadata"]["name"]: o["data"]["v"] for o in web.objects}
+    assert values == {"plain": "example.org", "labelled": "${DOMAIN}", "annotated": "${DOMAIN}"}
+    assert web.unresolved == {}

@@ -259,3 +259,25 @@ def test_an_object_without_namespace_is_a_namespace_error(write_repo: RepoWriter
         "kubernetes/apps/ks.yaml:1: error [namespace] Kustomization/default/web: "
         "ConfigMap/loose namespace not specified"
     )
+
+
+def test_root_files_named_on_the_command_line(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    root = write_repo(
+        {
+            "clusters/home/flux.yaml": GIT_REPOSITORY + "---\n" + flux_ks("apps", "./apps"),
+            "apps/cm.yaml": CM,
+        }
+    )
+
+    without = phoebe("validate", str(root))
+    named = phoebe("validate", str(root), "--root", str(root / "clusters/home/flux.yaml"))
+    status = phoebe("status", "--repo", str(root), "--root-file", str(root / "clusters/home/flux.yaml"), "-o", "json")
+
+    assert (without.code, without.stderr) == (
+        2,
+        f"phoebe: error: no kubernetes/flux/ in {root}: say where the root Kustomizations are (--root-file FILE)\n",
+    )
+    assert named.code == 0, named.stdout + named.stderr
+    assert named.stdout.startswith("✓ 1 Kustomization, 2 Flux objects: 0 errors, 0 warnings (1 kustomize run, ")
+    assert status.code == 0
+    assert sorted(o["name"] for o in json.loads(status.stdout)["objects"]) == ["apps", "flux-system"]
