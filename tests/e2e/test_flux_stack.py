@@ -103,4 +103,6 @@ def test_controller_logs_come_through_pods_log(flux_env: FluxEnv, controller: st
     assert all({"level", "ts", "msg"} <= set(r) for r in records)
     if controller == "kustomize-controller":
         errors = [r for r in records if r.get("name") == "rook-ceph-cluster" and r.get("level") == "error"]
-        assert errors and "99999" in errors[0]["error"]
+        # The controller may also log a transient error (a request cut short under load): the dry-run
+        # failure must be among its errors for the app, not necessarily the first.
+        assert any("99999" in str(r.get("error", "")) for r in errors), errors

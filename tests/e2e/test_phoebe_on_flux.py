@@ -124,9 +124,9 @@ def test_logs_of_the_failing_app(phoebe: PhoebeRunner, flux_env: FluxEnv) -> Non
     result = phoebe("logs", "ks/rook-ceph/rook-ceph-cluster", "--level", "error", kubeconfig=flux_env.kubeconfig)
     assert result.code == 0, result.stderr
     assert result.lines, "the real kustomize-controller logged no error for the failing app"
-    first = result.lines[0]
-    assert " error kustomize ks/rook-ceph/rook-ceph-cluster  " in first
-    assert "spec.ports[0].port: Invalid value: 99999" in first
+    assert all(" error kustomize ks/rook-ceph/rook-ceph-cluster  " in line for line in result.lines)
+    # Transient errors (a request cut short under load) may come first: the dry-run failure must be there.
+    assert any("spec.ports[0].port: Invalid value: 99999" in line for line in result.lines), result.lines
     merged = phoebe("logs", "--tail", "50", "-o", "json", kubeconfig=flux_env.kubeconfig)
     records = [json.loads(line) for line in merged.lines]
     assert {r["deployment"] for r in records} == {"kustomize-controller", "helm-controller", "source-controller"}
