@@ -17,9 +17,9 @@ from __future__ import annotations
 import base64
 import subprocess
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -432,7 +432,34 @@ def _source_dir(
     return None
 
 
-def _post_process(declared: DeclaredKustomization, index: _VariableIndex) -> None:
+VariableLookup = Callable[[str, str], Mapping[str, str] | None]  # (kind, name) -> data, in one namespace
+
+
+class _ClusterVariables:
+    def __init__(self, lookup: VariableLookup) -> None:
+        self._lookup = lookup
+
+    def lookup(self, namespace: str) -> VariableLookup:
+        return self._lookup
+
+
+def with_variables(declared: DeclaredKustomization, lookup: VariableLookup) -> DeclaredKustomization:
+    """``declared`` post-processed again with ``substituteFrom`` read through ``lookup`` (the
+    cluster's ConfigMaps and Secrets in the Kustomization's namespace, as kustomize-controller reads
+    them) instead of what the checkout's builds hold. The build itself is reused."""
+    again = replace(declared, objects=[], unresolved={})
+    if declared.state == BuildState.FAILED and declared.message.startswith("post build failed"):
+        # the checkout's variables failed it; the cluster's may not
+        remote = declared.output.remote if declared.output is not None else []
+        again.state = BuildState.PARTIAL if remote else BuildState.BUILT
+        again.message = "remote resource, not built offline: " + ", ".join(remote) if remote else ""
+    if again.state == BuildState.FAILED:
+        return again
+    _post_process(again, _ClusterVariables(lookup))
+    return again
+
+
+def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _ClusterVariables) -> None:
     """What the controller does to each built object: decryption (here: masking), postBuild
     substitution, commonMetadata."""
     output = declared.output
