@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phoebe_cli import __version__
-from phoebe_cli.cli import check, events, logs, status, sync, validate
+from phoebe_cli.cli import check, diff, events, logs, status, sync, validate
 from phoebe_cli.cli.options import (
     ContextOption,
     FluxNamespaceOption,
@@ -65,4 +65,5 @@ def build_app() -> typer.Typer:
     events.register(app)
     logs.register(app)
     validate.register(app)
+    diff.register(app)
     return app

@@ -3,6 +3,9 @@
 One request where the server supports aggregated discovery (Kubernetes 1.27+: every group,
 version and resource in one answer); otherwise the group list plus one request per group
 version that matters to phoebe.
+
+``discover`` asks about the groups a command names (Flux's); ``resource_catalog`` about every
+served kind, core included (``/api`` and ``/apis``), for applying arbitrary manifests.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from phoebe_cli.errors import ClusterUnreachable, NotFound
 from phoebe_cli.kube.client import JSON, KubeClient
 
 _AGGREGATED_ACCEPT = ",".join(
@@ -82,11 +86,13 @@ async def discover(kube: KubeClient, groups: Iterable[str]) -> ApiCatalog:
     return ApiCatalog(await _from_legacy(kube, answer, wanted))
 
 
-def _from_aggregated(answer: JSON, wanted: set[str]) -> dict[tuple[str, str], ServedKind]:
+def _from_aggregated(answer: JSON, wanted: set[str] | None) -> dict[tuple[str, str], ServedKind]:
+    """Served kinds from an APIGroupDiscoveryList; ``wanted`` None: every group (the core group's
+    name is "")."""
     found: dict[tuple[str, str], _Found] = {}
     for group_doc in answer.get("items") or []:
         group = (group_doc.get("metadata") or {}).get("name", "")
-        if group not in wanted:
+        if wanted is not None and group not in wanted:
             continue
         for version_doc in group_doc.get("versions") or []:  # listed most preferred first
             version = version_doc.get("version", "")
@@ -101,11 +107,19 @@ def _from_aggregated(answer: JSON, wanted: set[str]) -> dict[tuple[str, str], Se
     return {key: entry.served(*key) for key, entry in found.items()}
 
 
-async def _from_legacy(kube: KubeClient, groups_doc: JSON, wanted: set[str]) -> dict[tuple[str, str], ServedKind]:
+async def _from_legacy(
+    kube: KubeClient, groups_doc: JSON, wanted: set[str] | None
+) -> dict[tuple[str, str], ServedKind]:
+    """Served kinds from an APIGroupList (``/apis``) or APIVersions (``/api``, the core group)
+    document, one request per group version. ``wanted`` None: every group, and a group version
+    that cannot be listed (an aggregated API whose backend is down answers 503) is left out
+    instead of failing the whole catalog, as kubectl does."""
     requests: list[tuple[str, str]] = []
+    if groups_doc.get("kind") == "APIVersions":  # /api: the core group
+        requests.extend(("", str(v)) for v in groups_doc.get("versions") or [])
     for group_doc in groups_doc.get("groups") or []:
         group = group_doc.get("name", "")
-        if group not in wanted:
+        if wanted is not None and group not in wanted:
             continue
         preferred = (group_doc.get("preferredVersion") or {}).get("version")
         versions = [v.get("version", "") for v in group_doc.get("versions") or []]
@@ -115,7 +129,14 @@ async def _from_legacy(kube: KubeClient, groups_doc: JSON, wanted: set[str]) -> 
         requests.extend((group, v) for v in versions)
 
     async def fetch(group: str, version: str) -> tuple[str, str, JSON]:
-        doc = await kube.get_json(f"/apis/{group}/{version}", what=f"discovery of {group}/{version}")
+        if not group:
+            return group, version, await kube.get_json(f"/api/{version}", what=f"discovery of {version}")
+        try:
+            doc = await kube.get_json(f"/apis/{group}/{version}", what=f"discovery of {group}/{version}")
+        except (ClusterUnreachable, NotFound):
+            if wanted is not None:
+                raise
+            doc = {}
         return group, version, doc
 
     found: dict[tuple[str, str], _Found] = {}
@@ -127,6 +148,47 @@ async def _from_legacy(kube: KubeClient, groups_doc: JSON, wanted: set[str]) -> 
             entry = found.setdefault((group, resource.get("kind", "")), _Found(name, bool(resource.get("namespaced"))))
             entry.versions.append(version)
     return {key: entry.served(*key) for key, entry in found.items()}
+
+
+@dataclass(frozen=True)
+class ResourceCatalog(ApiCatalog):
+    """Every kind the cluster serves, in every group, the core group ("") included."""
+
+    def resolve(self, api_version: str, kind: str) -> ServedKind | None:
+        """The served kind of ``api_version`` ("apps/v1", "v1") and ``kind``; None unless that
+        very version is served."""
+        group, _, version = api_version.rpartition("/")
+        found = self.kinds.get((group, kind))
+        if found is None or version not in found.versions:
+            return None
+        return found
+
+    def unserved_message(self, api_version: str, kind: str) -> str:
+        """Why ``resolve`` found nothing, in one line."""
+        group, _, _version = api_version.rpartition("/")
+        message = f'no kind "{kind}" in apiVersion "{api_version}" is served by the cluster'
+        found = self.kinds.get((group, kind))
+        if found is not None:
+            served = ", ".join(f"{group}/{v}" if group else v for v in found.versions)
+            return f"{message} (it serves {served})"
+        return message
+
+
+async def resource_catalog(kube: KubeClient) -> ResourceCatalog:
+    """Every served kind: aggregated discovery of ``/api`` and ``/apis`` (two requests, v2 or
+    v2beta1), else legacy discovery, one request per group version."""
+    core, groups = await asyncio.gather(
+        kube.get_json("/api", accept=_AGGREGATED_ACCEPT, what="API discovery"),
+        kube.get_json("/apis", accept=_AGGREGATED_ACCEPT, what="API discovery"),
+    )
+    kinds: dict[tuple[str, str], ServedKind] = {}
+    legacy = [doc for doc in (core, groups) if doc.get("kind") != "APIGroupDiscoveryList"]
+    for doc in (core, groups):
+        if doc.get("kind") == "APIGroupDiscoveryList":
+            kinds.update(_from_aggregated(doc, None))
+    for found in await asyncio.gather(*(_from_legacy(kube, doc, None) for doc in legacy)):
+        kinds.update(found)
+    return ResourceCatalog(kinds)
 
 
 # Core kinds phoebe uses, served at fixed, stable versions: no discovery needed.

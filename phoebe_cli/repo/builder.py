@@ -216,7 +216,9 @@ def read_cached(key: str) -> Any:
 def write_cached(key: str, data: Any) -> None:
     path = _cache_path(key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        # Builds hold what the checkout holds, Secrets included: the cache is the user's only.
+        cache_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
         # default=str: YAML timestamps PyYAML made into datetimes come back as text (Flux's are text too)
         partial.write_text(json.dumps(data, separators=(",", ":"), default=str))

@@ -92,6 +92,9 @@ class DeclaredKustomization:
     output: BuildOutput | None = None
     objects: list[dict[str, Any]] = field(default_factory=list)  # post-processed, as applied
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # object id -> ${VARS} left
+    # object id -> key -> sha256 of the value, for Secrets that are not encrypted: lets a diff tell
+    # a changed value from an unchanged one without the model holding (or anyone printing) it
+    secret_digests: dict[str, dict[str, str]] = field(default_factory=dict)
     source_dir: Path | None = None  # the checkout (or mapped directory) it builds from
 
     @property
@@ -216,6 +219,22 @@ def mask_secret(obj: dict[str, Any]) -> dict[str, Any]:
         annotations["phoebe.dev/sops"] = "encrypted"
         masked["metadata"] = {**(masked.get("metadata") or {}), "annotations": annotations}
     return masked
+
+
+def secret_digests(secret: Mapping[str, Any]) -> dict[str, str]:
+    """sha256 of each value of a Secret, ``stringData`` over ``data`` as the API server merges them."""
+    import hashlib
+
+    digests = {}
+    for key, value in (secret.get("data") or {}).items():
+        try:
+            raw = base64.b64decode(str(value), validate=True)
+        except ValueError:
+            raw = str(value).encode()
+        digests[str(key)] = hashlib.sha256(raw).hexdigest()
+    for key, value in (secret.get("stringData") or {}).items():
+        digests[str(key)] = hashlib.sha256(str(value).encode()).hexdigest()
+    return digests
 
 
 def _common_metadata(obj: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -484,6 +503,7 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _Clus
         if isinstance(cached, dict) and isinstance(cached.get("objects"), list):
             declared.objects = cached["objects"]
             declared.unresolved = dict(cached.get("unresolved") or {})
+            declared.secret_digests = dict(cached.get("secretDigests") or {})
             return
     processed = []
     for built in output.objects:
@@ -502,10 +522,13 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _Clus
                     f"post build failed for '{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}': {error}"
                 )
                 return
+        if obj.get("kind") == "Secret" and not _is_sops(obj):
+            declared.secret_digests[inventory_id(obj, declared.ref.namespace)] = secret_digests(obj)
         processed.append(_common_metadata(mask_secret(obj), spec))
     declared.objects = processed
     if key:
-        write_cached(key, {"objects": processed, "unresolved": declared.unresolved})
+        cached_entry = {"objects": processed, "unresolved": declared.unresolved}
+        write_cached(key, {**cached_entry, "secretDigests": declared.secret_digests})
 
 
 def _cluster_scoped_kinds(objects: Iterable[dict[str, Any]]) -> set[str]:

@@ -1,0 +1,177 @@
+"""``phoebe diff``: what a change will do — the checkout against the cluster, or one Git ref
+against another offline."""
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from phoebe_cli.cli.options import GlobalOptions, cluster_command
+from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
+from phoebe_cli.errors import ExitCode
+
+if TYPE_CHECKING:
+    from phoebe_cli.console import Terminal
+    from phoebe_cli.flux.diff import DiffReport
+    from phoebe_cli.kube.session import Session
+    from phoebe_cli.usecases.diff import DiffOptions
+
+HELP = (
+    "What a change will do.\n\n"
+    "Against the cluster (default): each Flux Kustomization is built from the checkout as "
+    "kustomize-controller builds it (substituteFrom read from the cluster), every object is "
+    "server-side applied with dryRun=All as the controller applies it, and the result is "
+    "compared with the live object: created, changed (field by field), deleted (pruned from the "
+    "inventory), skipped. Nothing is written to the cluster.\n\n"
+    "With --base REF, offline: the checkout at REF against --head (default: the working tree), "
+    "object by object per Kustomization (reordering is never a change) — the pull-request diff. "
+    "-o markdown prints a pull-request comment.\n\n"
+    "Secret values are never shown: only which keys were added, removed or changed.\n\n"
+    "Exit 0 when there are no differences, 1 when there are."
+)
+
+
+class DiffOutput(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+    YAML = "yaml"
+    MARKDOWN = "markdown"
+
+
+KIND_WORDS = ("ks", "kustomization", "kustomizations")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("diff", help=HELP)
+    @cluster_command(namespaced=True)
+    def diff_command(
+        names: Annotated[
+            list[str] | None,
+            typer.Argument(metavar="[ks] [NAME...]", help="Only these Flux Kustomizations (NAME or NAMESPACE/NAME)."),
+        ] = None,
+        *,
+        repo: Annotated[
+            str | None,
+            typer.Option("--repo", metavar="PATH", help="The checkout (default: the Git repository around here)."),
+        ] = None,
+        base: Annotated[
+            str | None, typer.Option("--base", metavar="REF", help="Offline: compare the checkout at REF ...")
+        ] = None,
+        head: Annotated[
+            str | None,
+            typer.Option("--head", metavar="REF", help="... with the checkout at REF (default: the working tree)."),
+        ] = None,
+        path: Annotated[
+            str | None,
+            typer.Option("--path", metavar="DIR", help="Only Kustomizations whose spec.path is DIR or below it."),
+        ] = None,
+        recursive: Annotated[
+            bool, typer.Option("--recursive", "-r", help="With NAMEs: also the Kustomizations below them.")
+        ] = False,
+        strip_attrs: Annotated[
+            str | None,
+            typer.Option(
+                "--strip-attrs",
+                metavar="KEYS",
+                help="Comma-separated label/annotation keys left out of the comparison (replaces the "
+                "default: helm.sh/chart, checksum/config, app.kubernetes.io/version ...; '' for none).",
+            ),
+        ] = None,
+        limit_bytes: Annotated[
+            int | None,
+            typer.Option("--limit-bytes", min=1, metavar="N", help="Cut each object's diff after N bytes."),
+        ] = None,
+        output: Annotated[
+            DiffOutput, typer.Option("--output", "-o", metavar="text|json|yaml|markdown", help="Output format.")
+        ] = DiffOutput.TEXT,
+        strict: Annotated[
+            bool, typer.Option("--strict", help="A Kustomization that cannot be built is a difference (exit 1).")
+        ] = False,
+        root_file: Annotated[
+            list[str] | None,
+            typer.Option("--root-file", metavar="FILE", help="Read the root Kustomizations from FILE (repeatable)."),
+        ] = None,
+        source: Annotated[
+            list[str] | None,
+            typer.Option("--source", metavar="NAME=PATH", help="Build the source NAME from PATH (repeatable)."),
+        ] = None,
+        no_cache: Annotated[bool, typer.Option("--no-cache", help="Build everything afresh.")] = False,
+        allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Let kustomize fetch remote bases.")] = False,
+        options: GlobalOptions,
+    ) -> int:
+        from phoebe_cli.flux.diff import DEFAULT_STRIP_ATTRS
+        from phoebe_cli.usecases.diff import DiffOptions
+        from phoebe_cli.usecases.repo import RepoOptions
+
+        if options.namespace and options.all_namespaces:
+            raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+        if head and not base:
+            raise typer.BadParameter("--head goes with --base", param_hint="'--head'")
+        selected = list(names or [])
+        if selected and selected[0].lower() in KIND_WORDS:
+            selected = selected[1:]
+        attrs = (
+            DEFAULT_STRIP_ATTRS
+            if strip_attrs is None
+            else tuple(a.strip() for a in strip_attrs.split(",") if a.strip())
+        )
+        diff_options = DiffOptions(
+            repo=RepoOptions(
+                path=repo or "",
+                path_option="--repo",
+                roots=tuple(root_file or ()),
+                sources=tuple(source or ()),
+                use_cache=not no_cache,
+                allow_remote=allow_remote,
+            ),
+            base=base,
+            head=head,
+            names=tuple(selected),
+            namespace=None if options.all_namespaces else options.namespace,
+            path=path,
+            recursive=recursive,
+            strip_attrs=attrs,
+            limit_bytes=limit_bytes,
+        )
+        terminal = terminal_for(options)
+        if base:
+            from phoebe_cli.usecases.diff import diff_refs
+
+            report, runs = diff_refs(diff_options)
+            if options.verbose:
+                terminal.debug(f"{runs} kustomize runs")
+        else:
+            report = _against_cluster(options, diff_options)
+        _render(terminal, report, output)
+        for line in _warnings(report):
+            terminal.warn(line)
+        differs = report.differs or (strict and bool(report.warnings))
+        return ExitCode.NOT_HEALTHY if differs else ExitCode.OK
+
+
+def _against_cluster(options: GlobalOptions, diff_options: "DiffOptions") -> "DiffReport":
+    from phoebe_cli.usecases.diff import diff_cluster
+
+    async def use(session: "Session") -> "DiffReport":
+        return await diff_cluster(session, diff_options)
+
+    return run_on_cluster(options, use)
+
+
+def _warnings(report: "DiffReport") -> list[str]:
+    from phoebe_cli.render.diff import warning_lines
+
+    return warning_lines(report)
+
+
+def _render(terminal: "Terminal", report: "DiffReport", output: DiffOutput) -> None:
+    from phoebe_cli.render import diff as view
+
+    if output is DiffOutput.TEXT:
+        terminal.show(view.diff_view(report, color=terminal.color))
+    elif output is DiffOutput.MARKDOWN:
+        terminal.write(view.diff_markdown(report))
+    else:
+        from phoebe_cli.render.documents import DataFormat, serialize
+
+        terminal.write(serialize(view.diff_document(report), DataFormat(output.value)))

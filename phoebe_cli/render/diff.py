@@ -1,0 +1,380 @@
+"""``phoebe diff`` output: the terminal view, the ``DiffReport`` document and a pull-request
+comment in Markdown. Secret values never reach here: the model carries only which keys changed."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import RenderableType
+from rich.text import Text
+
+from phoebe_cli.flux.diff import (
+    CHANGED,
+    CREATED,
+    DELETED,
+    SECRET_ADDED,
+    SECRET_CHANGED,
+    SECRET_REMOVED,
+    SECRET_UNKNOWN,
+    SKIPPED,
+    UNCHANGED,
+    DiffReport,
+    KustomizationDiff,
+    ObjectDiff,
+    join_path,
+)
+from phoebe_cli.render import symbols
+from phoebe_cli.render.documents import document
+
+GITHUB_COMMENT_LIMIT = 65536  # characters in one issue or pull-request comment
+
+MARKS: dict[str, tuple[str, str]] = {
+    CREATED: ("+", symbols.STYLE_OK),
+    CHANGED: ("~", symbols.STYLE_PENDING),
+    DELETED: ("-", "red"),
+    SKIPPED: (symbols.ABSENT, symbols.STYLE_ABSENT),
+}
+SUMMARY_ORDER = (CHANGED, CREATED, DELETED, SKIPPED, UNCHANGED)
+STYLE_ADDED = "green"
+STYLE_REMOVED = "red"
+STYLE_HUNK = "cyan"
+STYLE_HEADING = "bold"
+INDENT = "  "
+
+
+# --- words shared by the views --------------------------------------------------------------------
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _side(report: DiffReport, build_state: str) -> str:
+    return report.base if build_state == "base-only" else report.head
+
+
+def _shown(kustomization: KustomizationDiff) -> bool:
+    return bool(kustomization.objects) or bool(kustomization.build_state)
+
+
+def summary_line(report: DiffReport) -> str:
+    """The closing line: '3 changed, 1 created, 1 deleted, 12 unchanged in 2 Kustomizations', or
+    'no differences' (with what was compared, when anything was)."""
+    counts = report.counts
+    parts = [f"{counts[kind]} {kind}" for kind in SUMMARY_ORDER if counts.get(kind)]
+    text = f"{', '.join(parts)} in {_plural(len(report.kustomizations), 'Kustomization')}" if parts else ""
+    one_sided = sum(1 for k in report.kustomizations if k.build_state)
+    if one_sided:
+        built = f"{_plural(one_sided, 'Kustomization')} built at one side only"
+        text = f"{text}; {built}" if text else built
+    if not report.differs:
+        return f"no differences: {text}" if text else "no differences"
+    return text
+
+
+def _kustomization_counts(kustomization: KustomizationDiff, report: DiffReport) -> str:
+    counts = kustomization.counts
+    parts = [f"{counts[kind]} {kind}" for kind in SUMMARY_ORDER if kind != UNCHANGED and counts.get(kind)]
+    if kustomization.build_state:
+        parts.append(f"built only at {_side(report, kustomization.build_state)}")
+    return ", ".join(parts)
+
+
+def _secret_changes(diff: ObjectDiff) -> list[tuple[str, str]]:
+    """(path, state) for each Secret key that was added, removed or changed, in key order."""
+    return [
+        (join_path("data", key), state)
+        for key, state in diff.secret_keys.items()
+        if state in (SECRET_ADDED, SECRET_REMOVED, SECRET_CHANGED)
+    ]
+
+
+def _unknown_note(diff: ObjectDiff) -> str:
+    unknown = sum(1 for state in diff.secret_keys.values() if state == SECRET_UNKNOWN)
+    if not unknown:
+        return ""
+    return f"{_plural(unknown, 'key')} not compared: values unknown (SOPS-encrypted or masked)"
+
+
+def warning_lines(report: DiffReport) -> list[str]:
+    """Every warning once (the report's, then each Kustomization's), for the CLI to print on stderr."""
+    seen: dict[str, None] = {}
+    for line in report.warnings:
+        seen.setdefault(line, None)
+    for kustomization in report.kustomizations:
+        for line in kustomization.warnings:
+            seen.setdefault(line, None)
+    return list(seen)
+
+
+# --- terminal -------------------------------------------------------------------------------------
+def _diff_style(line: str) -> str:
+    if line.startswith("@@"):
+        return STYLE_HUNK
+    if line.startswith("+"):
+        return STYLE_ADDED
+    if line.startswith("-"):
+        return STYLE_REMOVED
+    if line.startswith("... truncated"):
+        return symbols.STYLE_ABSENT
+    return ""
+
+
+class _Lines:
+    """A Text built line by line, styled only when colour is wanted."""
+
+    def __init__(self, color: bool) -> None:
+        self.text = Text()
+        self.color = color
+        self.count = 0
+
+    def line(self, *parts: str | tuple[str, str]) -> None:
+        if self.count:
+            self.text.append("\n")
+        self.count += 1
+        self.extend(*parts)
+
+    def extend(self, *parts: str | tuple[str, str]) -> None:
+        for part in parts:
+            if isinstance(part, tuple):
+                content, style = part
+                self.text.append(content, style=style if self.color and style else None)
+            else:
+                self.text.append(part)
+
+
+def diff_view(report: DiffReport, *, color: bool) -> RenderableType:
+    """The report for a terminal (or plain text when ``color`` is False)."""
+    out = _Lines(color)
+    out.line((f"{report.base} → {report.head}", STYLE_HEADING))
+    for kustomization in report.kustomizations:
+        if not _shown(kustomization):
+            continue
+        out.line("")
+        heading: list[str | tuple[str, str]] = [(str(kustomization.ref), STYLE_HEADING)]
+        if kustomization.build_state:
+            side = _side(report, kustomization.build_state)
+            heading.append((f"  (built only at {side})", symbols.STYLE_PENDING))
+        out.line(*heading)
+        for diff in kustomization.objects:
+            _terminal_object(diff, out)
+    out.line("")
+    out.line((summary_line(report), STYLE_HEADING if report.differs else symbols.STYLE_OK))
+    return out.text
+
+
+def _terminal_object(diff: ObjectDiff, out: _Lines) -> None:
+    mark, style = MARKS.get(diff.change, ("?", ""))
+    out.line(INDENT, (f"{mark} {diff.change}", style), "  ", str(diff.key))
+    if diff.reason:
+        out.extend((f"  ({diff.reason})", symbols.STYLE_ABSENT))
+    if diff.change != CHANGED:
+        return
+    body = INDENT * 3
+    for path, state in _secret_changes(diff):
+        text = f"{path}: {state}" if state == SECRET_REMOVED else f"{path}: {state} (***)"
+        out.line(body, (text, {SECRET_ADDED: STYLE_ADDED, SECRET_REMOVED: STYLE_REMOVED}.get(state, "")))
+    note = _unknown_note(diff)
+    if note:
+        out.line(body, (note, symbols.STYLE_ABSENT))
+    for line in diff.unified.splitlines():
+        if line.startswith(("--- ", "+++ ")):
+            continue  # the object line names the object, the first line the sides
+        out.line(body, (line, _diff_style(line)))
+
+
+# --- document -------------------------------------------------------------------------------------
+def _json_value(value: Any) -> Any:
+    """Field values as JSON has them (dates and other YAML scalars become strings)."""
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _object_document(diff: ObjectDiff) -> dict[str, Any]:
+    return {
+        "apiVersion": diff.key.api_version,
+        "kind": diff.key.kind,
+        "namespace": diff.key.namespace or None,
+        "name": diff.key.name,
+        "change": diff.change,
+        "reason": diff.reason or None,
+        "fields": [
+            {"path": f.path, "op": f.op, "before": _json_value(f.before), "after": _json_value(f.after)}
+            for f in diff.fields
+        ],
+        "secretKeys": dict(diff.secret_keys),
+        "diff": diff.unified or None,
+        "truncated": diff.truncated,
+    }
+
+
+def diff_document(report: DiffReport) -> dict[str, Any]:
+    """The ``-o json|yaml`` shape, pinned by tests/unit/test_render_diff.py."""
+    return document(
+        "DiffReport",
+        {
+            "mode": report.mode,
+            "base": report.base,
+            "head": report.head,
+            "differs": report.differs,
+            "counts": report.counts,
+            "warnings": warning_lines(report),
+            "kustomizations": [
+                {
+                    "kind": k.ref.kind,
+                    "namespace": k.ref.namespace,
+                    "name": k.ref.name,
+                    "buildState": k.build_state or None,
+                    "unchanged": k.unchanged,
+                    "warnings": list(k.warnings),
+                    "objects": [_object_document(o) for o in k.objects],
+                }
+                for k in report.kustomizations
+            ],
+        },
+    )
+
+
+# --- Markdown -------------------------------------------------------------------------------------
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _fence(text: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _quote(lines: list[str]) -> str:
+    out = []
+    for line in lines:
+        for i, part in enumerate(line.splitlines() or [""]):
+            out.append(f"> **warning:** {part}" if i == 0 else f"> {part}")
+    return "\n".join(out) + "\n\n" if out else ""
+
+
+def _code(text: str) -> str:
+    return f"`{text}`"
+
+
+def _diff_block(text: str) -> str:
+    fence = _fence(text)
+    body = text if text.endswith("\n") else text + "\n"
+    return f"{fence}diff\n{body}{fence}\n\n"
+
+
+def _object_markdown(diff: ObjectDiff) -> tuple[str, str]:
+    """The object's heading (with its secret keys) and its diff text ("" when none)."""
+    mark, _ = MARKS.get(diff.change, ("?", ""))
+    heading = f"**{mark} {diff.change}** {_code(str(diff.key))}"
+    if diff.reason:
+        heading += f" ({diff.reason})"
+    heading += "\n\n"
+    items = [f"- {_code(path)}: {state}\n" for path, state in _secret_changes(diff)]
+    note = _unknown_note(diff)
+    if note:
+        items.append(f"- _{note}_\n")
+    if items:
+        heading += "".join(items) + "\n"
+    return heading, diff.unified
+
+
+def _cut_diff(text: str, room: int) -> str:
+    """As many whole lines of ``text`` as fit in ``room`` characters, and a line saying so."""
+    kept: list[str] = []
+    size = 0
+    lines = text.splitlines(keepends=True)
+    for line in lines:
+        if size + len(line) > room:
+            break
+        kept.append(line)
+        size += len(line)
+    rest = len(text) - size
+    return "".join(kept) + f"... truncated ({rest} more characters)\n"
+
+
+def _table(report: DiffReport, shown: list[KustomizationDiff], room: int) -> tuple[str, int]:
+    """The counts per Kustomization, as many rows as fit in ``room`` characters; how many did not."""
+    rows = []
+    for k in shown:
+        counts = k.counts
+        name = f"{k.ref.namespace}/{k.ref.name}"
+        if k.build_state:
+            name += f" (built only at {_side(report, k.build_state)})"
+        cells = [_cell(name), *(str(counts[kind]) for kind in (CREATED, CHANGED, DELETED, SKIPPED))]
+        rows.append("| " + " | ".join(cells) + " |\n")
+    head = "| Kustomization | created | changed | deleted | skipped |\n| --- | ---: | ---: | ---: | ---: |\n"
+    more = "| … {} more | | | | |\n"
+    while rows and len(head) + sum(map(len, rows)) + len(more) + 10 > room:
+        rows.pop()
+    left_out = len(shown) - len(rows)
+    if left_out:
+        rows.append(more.format(left_out))
+    return head + "".join(rows), left_out
+
+
+def _opening(report: DiffReport, k: KustomizationDiff) -> str:
+    summary = f"Kustomization {k.ref.namespace}/{k.ref.name} — {_kustomization_counts(k, report)}"
+    text = f"<details><summary>{html.escape(summary)}</summary>\n\n" + _quote(list(k.warnings))
+    if k.build_state and not k.objects:
+        text += f"_Built only at {_side(report, k.build_state)}: no objects compared._\n\n"
+    return text
+
+
+def _sections(report: DiffReport, shown: list[KustomizationDiff], room: int) -> tuple[str, int, bool]:
+    """Each Kustomization in a collapsed section, objects while they fit in ``room`` characters:
+    the text, how many objects were left out, and whether the output was cut."""
+    closing = "</details>\n\n"
+    out = ""
+    for position, k in enumerate(shown):
+        section = _opening(report, k)
+        if len(out) + len(section) + len(closing) > room:
+            return out, sum(len(rest.objects) for rest in shown[position:]), True
+        for index, diff in enumerate(k.objects):
+            heading, text = _object_markdown(diff)
+            block = heading + (_diff_block(text) if text else "")
+            left = room - len(out) - len(section) - len(closing)
+            if len(block) <= left:
+                section += block
+                continue
+            partial = heading + _diff_block(_cut_diff(text, left - len(heading) - 80)) if text else ""
+            shown_partly = bool(partial) and left - len(heading) > 280 and len(partial) <= left
+            if shown_partly:
+                section += partial
+            hidden = len(k.objects) - index - shown_partly
+            hidden += sum(len(rest.objects) for rest in shown[position + 1 :])
+            return out + section + closing, hidden, True
+        out += section + closing
+    return out, 0, False
+
+
+def diff_markdown(report: DiffReport, *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """A pull-request comment: title, a table of counts, then each Kustomization's objects in a
+    collapsed section. Kept within ``limit`` characters: what does not fit is left out, and the
+    comment ends saying so."""
+    title = f"## phoebe diff: {report.base} → {report.head}\n\n"
+    shown = [k for k in report.kustomizations if _shown(k)]
+    ks_warnings = {w for k in shown for w in k.warnings}
+    loose = [w for w in warning_lines(report) if w not in ks_warnings]
+    if not report.differs:
+        return title + "No differences.\n\n" + _quote(loose)
+    budget = limit - 300  # room for the closing note
+    after_table = f"\n{summary_line(report)}\n\n" + _quote(loose)
+    table, rows_left_out = _table(report, shown, budget - len(title) - len(after_table))
+    out = title + table + after_table
+    sections, hidden, cut = _sections(report, shown, budget - len(out))
+    out += sections
+    if cut or rows_left_out:
+        what = f"{_plural(hidden, 'more object')} not shown" if hidden else "some of the diff not shown"
+        out += (
+            f"_Truncated: {what}; a comment holds at most {limit} characters. Run `phoebe diff` to see everything._\n"
+        )
+    return out

@@ -1,0 +1,454 @@
+"""``phoebe diff``: what a change will do.
+
+Two comparisons, one report (``flux.diff.DiffReport``):
+
+- **refs** (offline, CI): the checkout read at ``--base`` and at ``--head`` (default: the working
+  tree) with the repo model; the objects each Flux Kustomization yields are paired by (kind,
+  namespace, name), so reordering is never a change.
+- **cluster**: the checkout's objects server-side-apply dry-run against the cluster, each result
+  compared with the live object; prune candidates from the live inventory (see ``diff_cluster``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from phoebe_cli.flux import diff as fluxdiff
+from phoebe_cli.flux.helmvalues import Lookup, with_effective_values
+from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.repo.model import (
+    BuildState,
+    DeclaredKustomization,
+    ModelOptions,
+    RepoModel,
+    inventory_id,
+    object_ref,
+)
+from phoebe_cli.usecases.repo import RepoOptions, checkout_root, model_options
+
+if TYPE_CHECKING:
+    from phoebe_cli.kube.session import Session
+
+KUSTOMIZATION = "Kustomization"
+BUILT = (BuildState.BUILT, BuildState.PARTIAL)
+
+
+@dataclass(frozen=True)
+class DiffOptions:
+    repo: RepoOptions = field(default_factory=RepoOptions)
+    base: str | None = None  # a ref: the offline comparison
+    head: str | None = None  # None: the working tree
+    names: tuple[str, ...] = ()  # Kustomizations: NAME or NAMESPACE/NAME
+    namespace: str | None = None
+    path: str | None = None  # only Kustomizations whose spec.path is this directory or below it
+    recursive: bool = False
+    strip_attrs: tuple[str, ...] = fluxdiff.DEFAULT_STRIP_ATTRS
+    limit_bytes: int | None = None
+
+
+# --- selection ---------------------------------------------------------------------------------
+def _name_matches(ref: ObjectRef, names: Iterable[str]) -> bool:
+    for wanted in names:
+        namespace, _, name = wanted.rpartition("/")
+        if name == ref.name and (not namespace or namespace == ref.namespace):
+            return True
+    return False
+
+
+def _under(path: str, prefix: str) -> bool:
+    clean = os.path.normpath(path.strip("/") or ".")
+    wanted = os.path.normpath(prefix.strip("/") or ".")
+    return wanted in (".", clean) or clean.startswith(wanted + "/")
+
+
+def _descendants(models: Iterable[RepoModel], roots: set[ObjectRef]) -> set[ObjectRef]:
+    """The Kustomizations below ``roots``: what their builds yield, and so on (in either model)."""
+    found = set(roots)
+    changed = True
+    while changed:
+        changed = False
+        for model in models:
+            for ref, declared in model.objects.items():
+                if declared.kind.kind == KUSTOMIZATION and declared.declared_by in found and ref not in found:
+                    found.add(ref)
+                    changed = True
+    return found
+
+
+def select(models: list[RepoModel], options: DiffOptions) -> list[ObjectRef]:
+    refs: set[ObjectRef] = set()
+    for model in models:
+        refs.update(model.kustomizations)
+    chosen = {r for r in refs if not options.names or _name_matches(r, options.names)}
+    if options.names and options.recursive:
+        chosen = _descendants(models, chosen) & refs
+    if options.namespace:
+        chosen = {r for r in chosen if r.namespace == options.namespace}
+    if options.path:
+        by_path = {r: k.path for m in models for r, k in m.kustomizations.items()}
+        chosen = {r for r in chosen if _under(by_path[r], options.path)}
+    if options.names and not chosen:
+        from phoebe_cli.errors import NotFound
+
+        raise NotFound(f"no Flux Kustomization {', '.join(options.names)} in the checkout")
+    return sorted(chosen, key=lambda r: (r.namespace, r.name))
+
+
+# --- comparing two builds of one Kustomization -------------------------------------------------
+def _with_digests(secret: dict[str, Any], digests: Mapping[str, str] | None) -> dict[str, Any]:
+    """A masked Secret with each value replaced by its digest, so that comparing two tells a
+    changed value from an unchanged one (the comparison never shows Secret values)."""
+    if digests is None:
+        return secret
+    result = {k: v for k, v in secret.items() if k != "stringData"}
+    result["data"] = dict(digests)
+    return result
+
+
+def _objects(declared: DeclaredKustomization | None) -> dict[tuple[str, str, str], dict[str, Any]]:
+    if declared is None or declared.state not in BUILT:
+        return {}
+    built = {}
+    for obj in declared.objects:
+        ref = object_ref(obj, declared.ref.namespace)
+        digests = declared.secret_digests.get(inventory_id(obj, declared.ref.namespace))
+        built[(ref.kind, ref.namespace, ref.name)] = _with_digests(obj, digests) if ref.kind == "Secret" else obj
+    lookup_in = _build_lookup(built)
+    return {
+        key: with_effective_values(obj, lookup_in(key[1])) if obj.get("kind") == "HelmRelease" else obj
+        for key, obj in built.items()
+    }
+
+
+def _build_lookup(built: Mapping[tuple[str, str, str], dict[str, Any]]) -> Callable[[str], Lookup]:
+    """A release's valuesFrom sources are looked up in its namespace among the same build's objects."""
+
+    def lookup_in(namespace: str) -> Lookup:
+        return lambda kind, name: built.get((kind, namespace, name))
+
+    return lookup_in
+
+
+def _side_problem(declared: DeclaredKustomization | None) -> str | None:
+    if declared is None:
+        return None
+    if declared.state == BuildState.FAILED:
+        return declared.message
+    if declared.state == BuildState.NOT_IN_CHECKOUT:
+        return declared.message
+    if declared.state == BuildState.PARTIAL:
+        return declared.message
+    return None
+
+
+def compare_builds(
+    ref: ObjectRef,
+    base: DeclaredKustomization | None,
+    head: DeclaredKustomization | None,
+    labels: tuple[str, str],
+    options: DiffOptions,
+) -> fluxdiff.KustomizationDiff:
+    warnings = []
+    for label, declared in zip(labels, (base, head), strict=True):
+        problem = _side_problem(declared)
+        if problem:
+            warnings.append(f"{ref} at {label}: {problem}")
+    base_built = base is not None and base.state in BUILT
+    head_built = head is not None and head.state in BUILT
+    build_state = ""
+    if base is not None and head is not None and base_built != head_built:
+        build_state = "base-only" if base_built else "head-only"
+    # What an unbuildable side yields is unknown: compare nothing rather than invent.
+    if (base is not None and head is not None and not (base_built and head_built)) or (
+        (base is None and not head_built) or (head is None and not base_built)
+    ):
+        return fluxdiff.KustomizationDiff(ref, (), 0, tuple(warnings), build_state)
+    present = head if head is not None else base
+    spec = present.spec if present is not None else {}
+    ignore = fluxdiff.ignore_rules(spec)
+    before, after = _objects(base), _objects(head)
+    results = []
+    unchanged = 0
+    for key in sorted(set(before) | set(after)):
+        result = fluxdiff.compare(
+            before.get(key),
+            after.get(key),
+            sides=labels,
+            strip_attrs=options.strip_attrs,
+            ignore=ignore,
+            limit_bytes=options.limit_bytes,
+        )
+        if result.change == fluxdiff.UNCHANGED:
+            unchanged += 1
+        else:
+            results.append(result)
+    return fluxdiff.KustomizationDiff(ref, tuple(results), unchanged, tuple(warnings), build_state)
+
+
+# --- ref against ref ---------------------------------------------------------------------------
+def _model_options_for(tree: Path, root: Path, options: ModelOptions) -> ModelOptions:
+    """The same options for a copy of the checkout at another ref: --root-file paths re-rooted."""
+    roots = tuple(tree / p.relative_to(root) if p.is_relative_to(root) else p for p in options.roots)
+    return ModelOptions(
+        roots=roots,
+        sources=options.sources,
+        use_cache=options.use_cache,
+        allow_remote=options.allow_remote,
+        workers=options.workers,
+    )
+
+
+def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int]:
+    """The report and the number of kustomize runs it took."""
+    from contextlib import ExitStack
+
+    from phoebe_cli.repo import refs
+    from phoebe_cli.repo.model import load_model
+
+    assert options.base is not None
+    base_options = model_options(options.repo)
+    root = checkout_root(options.repo.path, options.repo.path_option)
+    base_ref = refs.resolve(root, options.base)
+    head_ref = refs.resolve(root, options.head) if options.head else None
+    with ExitStack() as stack:
+        base_tree = stack.enter_context(refs.checked_out(root, base_ref))
+        head_tree = stack.enter_context(refs.checked_out(root, head_ref)) if head_ref else root
+        base_model = load_model(base_tree, _model_options_for(base_tree, root, base_options))
+        head_model = load_model(head_tree, _model_options_for(head_tree, root, base_options))
+    labels = (base_ref.label, head_ref.label if head_ref else "working tree")
+    chosen = select([base_model, head_model], options)
+    kustomizations = [
+        compare_builds(ref, base_model.kustomizations.get(ref), head_model.kustomizations.get(ref), labels, options)
+        for ref in chosen
+    ]
+    report = fluxdiff.DiffReport("refs", labels[0], labels[1], tuple(kustomizations))
+    return report, base_model.kustomize_runs + head_model.kustomize_runs
+
+
+# --- the checkout against the cluster ---------------------------------------------------------
+CLUSTER, CHECKOUT = "cluster", "checkout"
+
+
+def _digest_values(secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A live Secret with its values replaced by their digests (compared, never shown)."""
+    from phoebe_cli.repo.model import secret_digests
+
+    if secret is None:
+        return None
+    result = {k: v for k, v in secret.items() if k != "stringData"}
+    result["data"] = secret_digests(secret)
+    return result
+
+
+def _for_dry_run(secret: dict[str, Any], digests: Mapping[str, str] | None) -> dict[str, Any]:
+    """A Secret the server can dry-run without its values: each value stands as its digest (SOPS:
+    as a constant — unknown), the phoebe marker removed. Only the key set and metadata count."""
+    import base64
+
+    result = {k: v for k, v in secret.items() if k not in ("stringData", "data")}
+    keys = list((secret.get("data") or {}).keys()) + list((secret.get("stringData") or {}).keys())
+    values = dict(digests) if digests is not None else dict.fromkeys(keys, fluxdiff.MASK)
+    result["data"] = {k: base64.b64encode(str(v).encode()).decode() for k, v in values.items()}
+    meta = dict(result.get("metadata") or {})
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != fluxdiff.SOPS_MARKER}
+    meta["annotations"] = annotations
+    if not annotations:
+        meta.pop("annotations")
+    result["metadata"] = meta
+    return result
+
+
+def _dry_run_secret_back(result: Mapping[str, Any], digests: Mapping[str, str] | None) -> dict[str, Any]:
+    """The dry-run answer for such a Secret, its data as the comparison wants it: digests, or the
+    mask for an encrypted one (then compared by key set)."""
+    import base64
+
+    answer = dict(result)
+    answer["data"] = {k: base64.b64decode(str(v)).decode() for k, v in (result.get("data") or {}).items()}
+    if digests is None:
+        meta = dict(answer.get("metadata") or {})
+        meta["annotations"] = {**(meta.get("annotations") or {}), fluxdiff.SOPS_MARKER: "encrypted"}
+        answer["metadata"] = meta
+    return answer
+
+
+async def _cluster_variables(session: Session, declared: DeclaredKustomization) -> Any:
+    """substituteFrom as kustomize-controller reads it: the cluster's ConfigMaps and Secrets in
+    the Kustomization's namespace (Secret values decoded in memory, never shown)."""
+    import asyncio
+    import base64
+
+    from phoebe_cli.errors import NotFound
+    from phoebe_cli.repo.substitute import variable_sources
+
+    namespace = declared.ref.namespace
+    sources = [s for s in variable_sources(declared.obj) if s.kind in ("ConfigMap", "Secret")]
+
+    async def read(kind: str, name: str) -> tuple[tuple[str, str], dict[str, str] | None]:
+        plural = "configmaps" if kind == "ConfigMap" else "secrets"
+        try:
+            obj = await session.kube.get_json(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        except NotFound:
+            return (kind, name), None
+        data = {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
+        if kind == "Secret":
+            data = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
+        return (kind, name), data
+
+    found = dict(await asyncio.gather(*(read(s.kind, s.name) for s in sources)))
+    return lambda kind, name: found.get((kind, name))
+
+
+def _sendable(declared: DeclaredKustomization) -> tuple[list[dict[str, Any]], list[Mapping[str, str] | None]]:
+    """The objects to dry-run (Secrets without their values) and each Secret's digests."""
+    sendable: list[dict[str, Any]] = []
+    digests: list[Mapping[str, str] | None] = []
+    for built in declared.objects:
+        found = None
+        if built.get("kind") == "Secret":
+            found = declared.secret_digests.get(inventory_id(built, declared.ref.namespace))
+            sendable.append(_for_dry_run(built, found))
+        else:
+            sendable.append(built)
+        digests.append(found)
+    return sendable, digests
+
+
+BLOCKED_REASONS = {"namespace": "its namespace is created by this build", "crd": "its CRD is created by this build"}
+
+
+def _judge(result: Any, found: Mapping[str, str] | None, compare_options: dict[str, Any]) -> fluxdiff.ObjectDiff | str:
+    """One dry-run result as a diff (unchanged included), or why it could not be compared."""
+    secret = result.key.kind == "Secret" and result.key.api_version == "v1"
+    live = _digest_values(result.live) if secret else result.live
+    if result.skipped:
+        return fluxdiff.compare(live, result.desired, **compare_options)
+    if result.action == "created" and result.obj is None:
+        before = None if result.blocked_by else live
+        reason = BLOCKED_REASONS.get(result.blocked_by or "", "re-created: an immutable field changes (force)")
+        return replace_reason(fluxdiff.compare(before, result.desired, **compare_options), reason)
+    if result.error is not None or result.obj is None:
+        return f"{result.key.subject}: the dry-run failed: {result.error}"
+    if result.action == "unchanged" and not secret:
+        # Flux's own drift test says there is nothing to apply
+        return fluxdiff.ObjectDiff(fluxdiff.key_of(result.obj), fluxdiff.UNCHANGED)
+    after = _dry_run_secret_back(result.obj, found) if secret else result.obj
+    return fluxdiff.compare(live, after, **compare_options)
+
+
+async def _pruned(
+    session: Session, catalog: Any, live_ks: Mapping[str, Any], built_ids: set[str], compare_options: dict[str, Any]
+) -> list[fluxdiff.ObjectDiff]:
+    """What the live inventory holds and the build no longer has: deleted, when prune is on."""
+    from phoebe_cli.kube.apply import ObjectKey, get_objects, parse_inventory_id
+    from phoebe_cli.kube.apply import inventory_id as key_id
+
+    entries = ((live_ks.get("status") or {}).get("inventory") or {}).get("entries") or []
+    gone: list[ObjectKey] = []
+    for entry in entries:
+        key = parse_inventory_id(str(entry.get("id", "")), str(entry.get("v", "")))
+        if key_id(key) not in built_ids:
+            gone.append(key)
+    diffs = []
+    for key, obj in zip(gone, await get_objects(session.kube, catalog, gone), strict=True):
+        if obj is not None:  # None: already gone
+            before = _digest_values(obj) if key.kind == "Secret" else obj
+            diffs.append(fluxdiff.compare(before, None, **compare_options))
+    return diffs
+
+
+async def _diff_one(
+    session: Session,
+    catalog: Any,
+    declared: DeclaredKustomization,
+    live_ks: Mapping[str, Any] | None,
+    options: DiffOptions,
+) -> fluxdiff.KustomizationDiff:
+    from phoebe_cli.kube.apply import dry_run_all
+    from phoebe_cli.kube.apply import inventory_id as key_id
+    from phoebe_cli.repo.model import with_variables
+
+    ref = declared.ref
+    warnings: list[str] = []
+    if declared.state == BuildState.PARTIAL:
+        warnings.append(f"{ref}: {declared.message}")
+    if (declared.spec.get("postBuild") or {}).get("substituteFrom"):
+        declared = with_variables(declared, await _cluster_variables(session, declared))
+        if declared.state not in BUILT:
+            warnings.append(f"{ref}: {declared.message}")
+            return fluxdiff.KustomizationDiff(ref, (), 0, tuple(warnings))
+    spec = declared.spec
+    compare_options: dict[str, Any] = {
+        "sides": (CLUSTER, CHECKOUT),
+        "strip_attrs": options.strip_attrs,
+        "ignore": fluxdiff.ignore_rules(spec),
+        "limit_bytes": options.limit_bytes,
+        "before_is_live": True,
+        "prune": bool(spec.get("prune")),
+    }
+    sendable, digests = _sendable(declared)
+    results = await dry_run_all(
+        session.kube, catalog, sendable, owner=(ref.name, ref.namespace), recreate=bool(spec.get("force"))
+    )
+    diffs: list[fluxdiff.ObjectDiff] = []
+    unchanged = 0
+    for result, found in zip(results, digests, strict=True):
+        judged = _judge(result, found, compare_options)
+        if isinstance(judged, str):
+            warnings.append(f"{ref}: {judged}")
+        elif judged.change == fluxdiff.UNCHANGED:
+            unchanged += 1
+        else:
+            diffs.append(judged)
+    if compare_options["prune"] and live_ks is not None:
+        built_ids = {key_id(result.key) for result in results}
+        diffs.extend(await _pruned(session, catalog, live_ks, built_ids, compare_options))
+    return fluxdiff.KustomizationDiff(ref, tuple(diffs), unchanged, tuple(warnings))
+
+
+def replace_reason(diff: fluxdiff.ObjectDiff, reason: str) -> fluxdiff.ObjectDiff:
+    from dataclasses import replace
+
+    return replace(diff, reason=reason)
+
+
+async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffReport:
+    """Every selected Flux Kustomization of the checkout, dry-run against the cluster."""
+    import asyncio
+
+    from phoebe_cli.flux.kinds import KUSTOMIZATION as KUSTOMIZATION_KIND
+    from phoebe_cli.kube.discovery import resource_catalog
+    from phoebe_cli.usecases.repo import load
+
+    model_task = asyncio.create_task(asyncio.to_thread(load, options.repo))
+    try:
+        served = await session.served(KUSTOMIZATION_KIND)
+        catalog, (listed, _) = await asyncio.gather(
+            resource_catalog(session.kube), session.kube.list_all(served.collection_path(options.namespace))
+        )
+    except BaseException:
+        model_task.cancel()
+        raise
+    model = await model_task
+    live_ks = {
+        ObjectRef(KUSTOMIZATION, str(o["metadata"].get("namespace", "")), str(o["metadata"]["name"])): o for o in listed
+    }
+    chosen = select([model], options)
+    warnings = []
+    for ref in chosen:
+        declared = model.kustomizations[ref]
+        if declared.state not in BUILT:
+            warnings.append(f"{ref}: not compared: {declared.message}")
+    comparable = [ref for ref in chosen if model.kustomizations[ref].state in BUILT]
+    gate = asyncio.Semaphore(4)
+
+    async def one(ref: ObjectRef) -> fluxdiff.KustomizationDiff:
+        async with gate:
+            return await _diff_one(session, catalog, model.kustomizations[ref], live_ks.get(ref), options)
+
+    results = await asyncio.gather(*(one(ref) for ref in comparable))
+    return fluxdiff.DiffReport("cluster", CLUSTER, CHECKOUT, tuple(results), tuple(warnings))

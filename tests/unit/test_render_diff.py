@@ -1,0 +1,427 @@
+"""diff output: the terminal text (width and colour pinned), the Markdown comment, the JSON shape."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from phoebe_cli.flux.diff import (
+    CHANGED,
+    DiffReport,
+    KustomizationDiff,
+    ObjectDiff,
+    ObjectKey,
+    compare,
+)
+from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.render.diff import diff_document, diff_markdown, diff_view, summary_line, warning_lines
+from phoebe_cli.render.documents import DataFormat, serialize
+from tests.unit.test_diff import OTHER_VALUE, SECRET_VALUE, b64, configmap, deployment, secret
+
+APPS = ObjectRef("Kustomization", "flux-system", "apps")
+INFRA = ObjectRef("Kustomization", "flux-system", "infra")
+BASE, HEAD = "main (1a2b3c4d)", "HEAD (5e6f7a8b)"
+BROKEN = f"Kustomization/flux-system/infra at {HEAD}: kustomize build failed: missing resource ./gone.yaml"
+
+
+def render(renderable: object, width: int = 100) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())  # type: ignore[attr-defined]
+
+
+def report() -> DiffReport:
+    manual = configmap("manual", annotations={"kustomize.toolkit.fluxcd.io/reconcile": "disabled"})
+    apps = KustomizationDiff(
+        APPS,
+        (
+            compare(deployment(replicas=1), deployment(replicas=2), sides=(BASE, HEAD)),
+            compare(None, configmap("web-config", data={"a": "x|y"}), sides=(BASE, HEAD)),
+            compare(configmap("old"), None, sides=(BASE, HEAD)),
+            compare(configmap("manual", data={"a": "0"}), manual, sides=(BASE, HEAD)),
+            compare(
+                secret({"password": b64(SECRET_VALUE), "user": b64("admin"), "old": b64("x")}),
+                secret({"password": b64(OTHER_VALUE), "user": b64("admin"), "token": b64(SECRET_VALUE)}),
+                sides=(BASE, HEAD),
+            ),
+        ),
+        unchanged=12,
+    )
+    infra = KustomizationDiff(INFRA, (), 0, (BROKEN,), "base-only")
+    return DiffReport("refs", BASE, HEAD, (apps, infra), (BROKEN, "flux-system/GitRepository/extra is not used"))
+
+
+# --- terminal -------------------------------------------------------------------------------------
+TEXT = """\
+main (1a2b3c4d) → HEAD (5e6f7a8b)
+
+Kustomization/flux-system/apps
+  ~ changed  Deployment/apps/web
+      @@ -4,7 +4,7 @@
+         name: web
+         namespace: apps
+       spec:
+      -  replicas: 1
+      +  replicas: 2
+         selector:
+           matchLabels:
+             app: web
+  + created  ConfigMap/apps/web-config
+  - deleted  ConfigMap/apps/old
+  · skipped  ConfigMap/apps/manual  (reconcile disabled)
+  ~ changed  Secret/apps/db
+      data.old: removed
+      data.password: changed (***)
+      data.token: added (***)
+
+Kustomization/flux-system/infra  (built only at main (1a2b3c4d))
+
+2 changed, 1 created, 1 deleted, 1 skipped, 12 unchanged in 2 Kustomizations; 1 Kustomization built at one side only"""
+
+
+def test_text_view() -> None:
+    assert render(diff_view(report(), color=False), width=200) == TEXT
+
+
+def test_text_view_without_colour_has_no_styles() -> None:
+    view = diff_view(report(), color=False)
+    assert isinstance(view, Text)
+    assert view.spans == [] and not view.style
+
+
+def test_text_view_colours_the_diff_lines() -> None:
+    view = diff_view(report(), color=True)
+    assert isinstance(view, Text)
+    styles = {view.plain[span.start : span.end]: str(span.style) for span in view.spans}
+    assert styles["-  replicas: 1"] == "red"
+    assert styles["+  replicas: 2"] == "green"
+    assert styles["@@ -4,7 +4,7 @@"] == "cyan"
+    assert styles["~ changed"] == "yellow"
+    assert styles["+ created"] == "green"
+    assert styles["· skipped"] == "dim"
+    assert styles["data.token: added (***)"] == "green"
+    assert render(view, width=200) == TEXT  # colours change nothing in the text
+
+
+def test_text_view_with_no_differences() -> None:
+    skipped = KustomizationDiff(
+        APPS, (ObjectDiff(ObjectKey("v1", "ConfigMap", "apps", "x"), "skipped", reason="ssa: Ignore"),), 4
+    )
+    assert render(diff_view(DiffReport("cluster", "cluster", "checkout", (skipped,)), color=False)) == (
+        "cluster → checkout\n"
+        "\n"
+        "Kustomization/flux-system/apps\n"
+        "  · skipped  ConfigMap/apps/x  (ssa: Ignore)\n"
+        "\n"
+        "no differences: 1 skipped, 4 unchanged in 1 Kustomization"
+    )
+    assert render(diff_view(DiffReport("cluster", "cluster", "checkout", ()), color=False)) == (
+        "cluster → checkout\n\nno differences"
+    )
+
+
+def test_truncated_diff_and_unknown_secret_keys_in_the_text_view() -> None:
+    sops = {"phoebe.dev/sops": "encrypted"}
+    diffs = (
+        compare(deployment(replicas=1), deployment(replicas=2), limit_bytes=80),
+        compare(
+            secret(string_data={"a": "***"}, annotations=sops),
+            secret(string_data={"a": "***", "b": "***"}, annotations=sops),
+        ),
+    )
+    text = render(diff_view(DiffReport("refs", "a", "b", (KustomizationDiff(APPS, diffs, 0),)), color=False), width=120)
+    kept = len("--- Deployment/apps/web (base)\n+++ Deployment/apps/web (head)\n@@ -4,7 +4,7 @@\n")
+    whole = len(compare(deployment(replicas=1), deployment(replicas=2)).unified.encode())
+    assert text.splitlines()[3:] == [
+        "  ~ changed  Deployment/apps/web",
+        "      @@ -4,7 +4,7 @@",
+        f"      ... truncated ({whole - kept} more bytes)",
+        "  ~ changed  Secret/apps/db",
+        "      data.b: added (***)",
+        "      1 key not compared: values unknown (SOPS-encrypted or masked)",
+        "",
+        "2 changed in 1 Kustomization",
+    ]
+
+
+def test_warning_lines_are_each_warning_once() -> None:
+    assert warning_lines(report()) == [BROKEN, "flux-system/GitRepository/extra is not used"]
+
+
+def test_summary_line() -> None:
+    assert summary_line(report()) == (
+        "2 changed, 1 created, 1 deleted, 1 skipped, 12 unchanged in 2 Kustomizations; "
+        "1 Kustomization built at one side only"
+    )
+
+
+# --- the document ---------------------------------------------------------------------------------
+def test_document_shape() -> None:
+    doc = diff_document(report())
+    assert json.loads(serialize(doc, DataFormat.JSON)) == doc
+    assert {k: v for k, v in doc.items() if k != "kustomizations"} == {
+        "apiVersion": "phoebe.dev/v1",
+        "kind": "DiffReport",
+        "mode": "refs",
+        "base": BASE,
+        "head": HEAD,
+        "differs": True,
+        "counts": {"created": 1, "changed": 2, "deleted": 1, "skipped": 1, "unchanged": 12},
+        "warnings": [BROKEN, "flux-system/GitRepository/extra is not used"],
+    }
+    apps, infra = doc["kustomizations"]
+    assert infra == {
+        "kind": "Kustomization",
+        "namespace": "flux-system",
+        "name": "infra",
+        "buildState": "base-only",
+        "unchanged": 0,
+        "warnings": [BROKEN],
+        "objects": [],
+    }
+    assert {k: v for k, v in apps.items() if k != "objects"} == {
+        "kind": "Kustomization",
+        "namespace": "flux-system",
+        "name": "apps",
+        "buildState": None,
+        "unchanged": 12,
+        "warnings": [],
+    }
+    web, created, deleted, skipped, db = apps["objects"]
+    assert web == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "namespace": "apps",
+        "name": "web",
+        "change": "changed",
+        "reason": None,
+        "fields": [{"path": "spec.replicas", "op": "changed", "before": 1, "after": 2}],
+        "secretKeys": {},
+        "diff": report().kustomizations[0].objects[0].unified,
+        "truncated": False,
+    }
+    assert web["diff"].startswith(
+        f"--- Deployment/apps/web ({BASE})\n+++ Deployment/apps/web ({HEAD})\n@@ -4,7 +4,7 @@\n"
+    )
+    assert (created["change"], created["fields"], created["diff"].splitlines()[:2]) == (
+        "created",
+        [],
+        ["--- /dev/null", f"+++ ConfigMap/apps/web-config ({HEAD})"],
+    )
+    assert (deleted["change"], deleted["name"]) == ("deleted", "old")
+    assert skipped == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "namespace": "apps",
+        "name": "manual",
+        "change": "skipped",
+        "reason": "reconcile disabled",
+        "fields": [],
+        "secretKeys": {},
+        "diff": None,
+        "truncated": False,
+    }
+    assert db == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "namespace": "apps",
+        "name": "db",
+        "change": "changed",
+        "reason": None,
+        "fields": [
+            {"path": "data.old", "op": "removed", "before": "***", "after": None},
+            {"path": "data.password", "op": "changed", "before": "***", "after": "***"},
+            {"path": "data.token", "op": "added", "before": None, "after": "***"},
+        ],
+        "secretKeys": {"old": "removed", "password": "changed", "token": "added", "user": "unchanged"},
+        "diff": None,
+        "truncated": False,
+    }
+
+
+def test_document_values_are_json_even_when_yaml_made_dates() -> None:
+    from datetime import date
+
+    diff = compare(configmap(data={"day": date(2026, 1, 1)}), configmap(data={"day": date(2026, 1, 2)}))
+    doc = diff_document(DiffReport("refs", "a", "b", (KustomizationDiff(APPS, (diff,), 0),)))
+    assert doc["kustomizations"][0]["objects"][0]["fields"] == [
+        {"path": "data.day", "op": "changed", "before": "2026-01-01", "after": "2026-01-02"}
+    ]
+    json.dumps(doc)
+
+
+# --- Markdown -------------------------------------------------------------------------------------
+MARKDOWN = """\
+## phoebe diff: main (1a2b3c4d) → HEAD (5e6f7a8b)
+
+| Kustomization | created | changed | deleted | skipped |
+| --- | ---: | ---: | ---: | ---: |
+| flux-system/apps | 1 | 2 | 1 | 1 |
+| flux-system/infra (built only at main (1a2b3c4d)) | 0 | 0 | 0 | 0 |
+
+2 changed, 1 created, 1 deleted, 1 skipped, 12 unchanged in 2 Kustomizations; 1 Kustomization built at one side only
+
+> **warning:** flux-system/GitRepository/extra is not used
+
+<details><summary>Kustomization flux-system/apps — 2 changed, 1 created, 1 deleted, 1 skipped</summary>
+
+**~ changed** `Deployment/apps/web`
+
+```diff
+--- Deployment/apps/web (main (1a2b3c4d))
++++ Deployment/apps/web (HEAD (5e6f7a8b))
+@@ -4,7 +4,7 @@
+   name: web
+   namespace: apps
+ spec:
+-  replicas: 1
++  replicas: 2
+   selector:
+     matchLabels:
+       app: web
+```
+
+**+ created** `ConfigMap/apps/web-config`
+
+```diff
+--- /dev/null
++++ ConfigMap/apps/web-config (HEAD (5e6f7a8b))
+@@ -0,0 +1,7 @@
++apiVersion: v1
++kind: ConfigMap
++metadata:
++  name: web-config
++  namespace: apps
++data:
++  a: x|y
+```
+
+**- deleted** `ConfigMap/apps/old`
+
+```diff
+--- ConfigMap/apps/old (main (1a2b3c4d))
++++ /dev/null
+@@ -1,7 +0,0 @@
+-apiVersion: v1
+-kind: ConfigMap
+-metadata:
+-  name: old
+-  namespace: apps
+-data:
+-  a: '1'
+```
+
+**· skipped** `ConfigMap/apps/manual` (reconcile disabled)
+
+**~ changed** `Secret/apps/db`
+
+- `data.old`: removed
+- `data.password`: changed
+- `data.token`: added
+
+</details>
+
+<details><summary>Kustomization flux-system/infra — built only at main (1a2b3c4d)</summary>
+
+> **warning:** Kustomization/flux-system/infra at HEAD (5e6f7a8b): kustomize build failed: missing resource ./gone.yaml
+
+_Built only at main (1a2b3c4d): no objects compared._
+
+</details>
+
+"""
+
+
+def test_markdown() -> None:
+    assert diff_markdown(report()) == MARKDOWN
+
+
+def test_markdown_without_differences() -> None:
+    quiet = DiffReport(
+        "refs", "main (1a2b3c4d)", "HEAD (5e6f7a8b)", (KustomizationDiff(APPS, (), 7),), ("one | warning",)
+    )
+    assert diff_markdown(quiet) == (
+        "## phoebe diff: main (1a2b3c4d) → HEAD (5e6f7a8b)\n\nNo differences.\n\n> **warning:** one | warning\n\n"
+    )
+
+
+def test_markdown_escapes_table_cells_and_html() -> None:
+    key = ObjectKey("v1", "ConfigMap", "a", "b")
+    odd = KustomizationDiff(ObjectRef("Kustomization", "ns", "a|b<c>"), (ObjectDiff(key, CHANGED),), 0)
+    text = diff_markdown(DiffReport("refs", "x", "y", (odd,)))
+    assert "| ns/a\\|b<c> | 0 | 1 | 0 | 0 |\n" in text
+    assert "<details><summary>Kustomization ns/a|b&lt;c&gt; — 1 changed</summary>\n" in text
+
+
+def test_markdown_fences_outlast_backticks_in_the_diff() -> None:
+    diff = compare(configmap(data={"README.md": "```sh\nrun\n```\n"}), configmap(data={"README.md": "````\nx\n"}))
+    text = diff_markdown(DiffReport("refs", "a", "b", (KustomizationDiff(APPS, (diff,), 0),)))
+    assert "\n`````diff\n--- ConfigMap/apps/web (base)\n" in text
+    assert text.count("\n`````\n") == 1
+
+
+def test_markdown_stays_within_the_comment_limit() -> None:
+    big = [
+        compare(configmap(f"cm-{i}", data={"a": "0"}), configmap(f"cm-{i}", data={"a": "\n".join(["line"] * 200)}))
+        for i in range(40)
+    ]
+    many = DiffReport("refs", "a", "b", (KustomizationDiff(APPS, tuple(big), 0),))
+    full = diff_markdown(many, limit=10**9)
+    assert "_Truncated" not in full and full.count("**~ changed**") == 40
+    limited = diff_markdown(many, limit=8000)
+    assert len(limited) <= 8000
+    assert limited.count("**~ changed**") < 40
+    shown = limited.count("**~ changed**")
+    assert limited.endswith(
+        f"</details>\n\n_Truncated: {40 - shown} more objects not shown; a comment holds at most 8000 characters. "
+        "Run `phoebe diff` to see everything._\n"
+    )
+    assert "... truncated (" in limited  # the last object shown is cut, not dropped
+    assert len(diff_markdown(many)) <= 65536
+
+
+def test_markdown_table_too_long_for_the_limit() -> None:
+    key = ObjectKey("v1", "ConfigMap", "apps", "web")
+    many = tuple(
+        KustomizationDiff(ObjectRef("Kustomization", "apps", f"ks-{i:03}"), (ObjectDiff(key, CHANGED),), 0)
+        for i in range(300)
+    )
+    text = diff_markdown(DiffReport("refs", "a", "b", many), limit=3000)
+    assert len(text) <= 3000
+    rows = [line for line in text.splitlines() if line.startswith("| apps/ks-")]
+    assert rows == [f"| apps/ks-{i:03} | 0 | 1 | 0 | 0 |" for i in range(len(rows))]
+    assert f"| … {300 - len(rows)} more | | | | |" in text
+    assert "<details>" not in text
+    assert text.endswith(
+        "_Truncated: 300 more objects not shown; a comment holds at most 3000 characters. "
+        "Run `phoebe diff` to see everything._\n"
+    )
+
+
+def test_secret_values_appear_in_no_output() -> None:
+    whole = report()
+    texts = [
+        repr(whole),
+        render(diff_view(whole, color=False), width=200),
+        render(diff_view(whole, color=True), width=200),
+        serialize(diff_document(whole), DataFormat.JSON),
+        serialize(diff_document(whole), DataFormat.YAML),
+        diff_markdown(whole),
+    ]
+    for text in texts:
+        for value in (SECRET_VALUE, OTHER_VALUE, b64(SECRET_VALUE), b64(OTHER_VALUE), "admin", b64("admin")):
+            assert value not in text
+        assert "password" in text or text.startswith("DiffReport(")
+
+
+def _objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [o for k in doc["kustomizations"] for o in k["objects"]]
+
+
+def test_document_is_deterministic() -> None:
+    assert serialize(diff_document(report()), DataFormat.JSON) == serialize(diff_document(report()), DataFormat.JSON)
+    assert [o["name"] for o in _objects(diff_document(report()))] == ["web", "web-config", "old", "manual", "db"]
