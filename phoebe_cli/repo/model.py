@@ -19,7 +19,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +287,9 @@ def _b64(value: Any) -> str:
         return str(value)
 
 
+VariableLookup = Callable[[str, str], Mapping[str, str] | None]  # (kind, name) -> data, in one namespace
+
+
 @dataclass(frozen=True)
 class ModelOptions:
     roots: tuple[Path, ...] = ()
@@ -294,6 +297,9 @@ class ModelOptions:
     use_cache: bool = True
     allow_remote: bool = False
     workers: int = 4
+    # Where substituteFrom is read: by default the ConfigMaps and Secrets the checkout's builds
+    # hold; given, namespace -> lookup (the cluster's, as kustomize-controller reads them).
+    variables: Callable[[str], VariableLookup] | None = None
 
 
 def load_model(root: Path, options: ModelOptions | None = None, tool: Kustomize | None = None) -> RepoModel:
@@ -313,6 +319,9 @@ class _ModelLoader:
         self.objects: dict[ObjectRef, DeclaredObject] = {}
         self.declared_by: dict[ObjectRef, list[ObjectRef]] = {}
         self.index = _VariableIndex()
+        self.variables: _VariableIndex | _ExternalVariables = (
+            self.index if options.variables is None else _ExternalVariables(options.variables)
+        )
         self.checkout_source: tuple[str, str, str] | None = None
 
     def builder_for(self, directory: Path) -> Builder:
@@ -388,7 +397,7 @@ class _ModelLoader:
             self.cluster_scoped.update(_cluster_scoped_kinds(output.objects))
         children: list[DeclaredKustomization] = []
         for declared in buildable:
-            _post_process(declared, self.index)
+            _post_process(declared, self.variables)
             _check_namespaces(declared, self.cluster_scoped)
             children.extend(self._record(declared))
         return children
@@ -451,34 +460,15 @@ def _source_dir(
     return None
 
 
-VariableLookup = Callable[[str, str], Mapping[str, str] | None]  # (kind, name) -> data, in one namespace
-
-
-class _ClusterVariables:
-    def __init__(self, lookup: VariableLookup) -> None:
-        self._lookup = lookup
+class _ExternalVariables:
+    def __init__(self, lookup_in: Callable[[str], VariableLookup]) -> None:
+        self._lookup_in = lookup_in
 
     def lookup(self, namespace: str) -> VariableLookup:
-        return self._lookup
+        return self._lookup_in(namespace)
 
 
-def with_variables(declared: DeclaredKustomization, lookup: VariableLookup) -> DeclaredKustomization:
-    """``declared`` post-processed again with ``substituteFrom`` read through ``lookup`` (the
-    cluster's ConfigMaps and Secrets in the Kustomization's namespace, as kustomize-controller reads
-    them) instead of what the checkout's builds hold. The build itself is reused."""
-    again = replace(declared, objects=[], unresolved={})
-    if declared.state == BuildState.FAILED and declared.message.startswith("post build failed"):
-        # the checkout's variables failed it; the cluster's may not
-        remote = declared.output.remote if declared.output is not None else []
-        again.state = BuildState.PARTIAL if remote else BuildState.BUILT
-        again.message = "remote resource, not built offline: " + ", ".join(remote) if remote else ""
-    if again.state == BuildState.FAILED:
-        return again
-    _post_process(again, _ClusterVariables(lookup))
-    return again
-
-
-def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _ClusterVariables) -> None:
+def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _ExternalVariables) -> None:
     """What the controller does to each built object: decryption (here: masking), postBuild
     substitution, commonMetadata."""
     output = declared.output

@@ -276,31 +276,43 @@ def _dry_run_secret_back(result: Mapping[str, Any], digests: Mapping[str, str] |
     return answer
 
 
-async def _cluster_variables(session: Session, declared: DeclaredKustomization) -> Any:
-    """substituteFrom as kustomize-controller reads it: the cluster's ConfigMaps and Secrets in
-    the Kustomization's namespace (Secret values decoded in memory, never shown)."""
-    import asyncio
+async def _read_source(session: Session, namespace: str, kind: str, name: str) -> dict[str, str] | None:
+    """A substituteFrom ConfigMap's or Secret's data from the cluster (Secret values decoded, in
+    memory only), None when there is none."""
     import base64
 
     from phoebe_cli.errors import NotFound
-    from phoebe_cli.repo.substitute import variable_sources
 
-    namespace = declared.ref.namespace
-    sources = [s for s in variable_sources(declared.obj) if s.kind in ("ConfigMap", "Secret")]
+    plural = "configmaps" if kind == "ConfigMap" else "secrets"
+    try:
+        obj = await session.kube.get_json(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+    except NotFound:
+        return None
+    data = {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
+    if kind == "Secret":
+        data = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
+    return data
 
-    async def read(kind: str, name: str) -> tuple[tuple[str, str], dict[str, str] | None]:
-        plural = "configmaps" if kind == "ConfigMap" else "secrets"
-        try:
-            obj = await session.kube.get_json(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
-        except NotFound:
-            return (kind, name), None
-        data = {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
-        if kind == "Secret":
-            data = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
-        return (kind, name), data
 
-    found = dict(await asyncio.gather(*(read(s.kind, s.name) for s in sources)))
-    return lambda kind, name: found.get((kind, name))
+def _cluster_variables(session: Session) -> Callable[[str], Lookup]:
+    """substituteFrom as kustomize-controller reads it — from the cluster, in the Kustomization's
+    namespace. The model reads in its own thread; each source is fetched once, on this loop."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    fetched: dict[tuple[str, str, str], dict[str, str] | None] = {}
+
+    def lookup_in(namespace: str) -> Lookup:
+        def lookup(kind: str, name: str) -> dict[str, str] | None:
+            key = (namespace, kind, name)
+            if key not in fetched:
+                future = asyncio.run_coroutine_threadsafe(_read_source(session, namespace, kind, name), loop)
+                fetched[key] = future.result()
+            return fetched[key]
+
+        return lookup
+
+    return lookup_in
 
 
 def _sendable(declared: DeclaredKustomization) -> tuple[list[dict[str, Any]], list[Mapping[str, str] | None]]:
@@ -370,17 +382,11 @@ async def _diff_one(
 ) -> fluxdiff.KustomizationDiff:
     from phoebe_cli.kube.apply import dry_run_all
     from phoebe_cli.kube.apply import inventory_id as key_id
-    from phoebe_cli.repo.model import with_variables
 
     ref = declared.ref
     warnings: list[str] = []
     if declared.state == BuildState.PARTIAL:
         warnings.append(f"{ref}: {declared.message}")
-    if (declared.spec.get("postBuild") or {}).get("substituteFrom"):
-        declared = with_variables(declared, await _cluster_variables(session, declared))
-        if declared.state not in BUILT:
-            warnings.append(f"{ref}: {declared.message}")
-            return fluxdiff.KustomizationDiff(ref, (), 0, tuple(warnings))
     spec = declared.spec
     compare_options: dict[str, Any] = {
         "sides": (CLUSTER, CHECKOUT),
@@ -419,12 +425,15 @@ def replace_reason(diff: fluxdiff.ObjectDiff, reason: str) -> fluxdiff.ObjectDif
 async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffReport:
     """Every selected Flux Kustomization of the checkout, dry-run against the cluster."""
     import asyncio
+    from dataclasses import replace
 
     from phoebe_cli.flux.kinds import KUSTOMIZATION as KUSTOMIZATION_KIND
     from phoebe_cli.kube.discovery import resource_catalog
-    from phoebe_cli.usecases.repo import load
+    from phoebe_cli.repo.model import load_model
 
-    model_task = asyncio.create_task(asyncio.to_thread(load, options.repo))
+    model_options_ = replace(model_options(options.repo), variables=_cluster_variables(session))
+    root = checkout_root(options.repo.path, options.repo.path_option)
+    model_task = asyncio.create_task(asyncio.to_thread(load_model, root, model_options_))
     try:
         served = await session.served(KUSTOMIZATION_KIND)
         catalog, (listed, _) = await asyncio.gather(
@@ -439,11 +448,13 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
     }
     chosen = select([model], options)
     warnings = []
+    comparable = []
     for ref in chosen:
         declared = model.kustomizations[ref]
-        if declared.state not in BUILT:
+        if declared.state in BUILT:
+            comparable.append(ref)
+        else:
             warnings.append(f"{ref}: not compared: {declared.message}")
-    comparable = [ref for ref in chosen if model.kustomizations[ref].state in BUILT]
     gate = asyncio.Semaphore(4)
 
     async def one(ref: ObjectRef) -> fluxdiff.KustomizationDiff:
