@@ -708,6 +708,7 @@ def test_justfile_drop_in(cluster: Cluster, namespace: str, tmp_path: Path) -> N
         "logs",
         "validate",
         "compare",
+        "diff",
     ):
         assert recipe in listing.stdout
 
