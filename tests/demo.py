@@ -48,6 +48,7 @@ def main() -> int:
     env["PHOEBE_KUSTOMIZE"] = str(ensure_program(kustomize_program()))
     run_phoebe("validate", str(checkout), env=env)
     run_phoebe("status", "--repo", str(checkout), "--compare", "-n", "media", env=env)
+    run_phoebe("diff", "rook-ceph/rook-ceph-cluster", "--repo", str(checkout), env=env)
     print(
         "\nReal kustomize-controller and helm-controller are still running on the sample repository "
         "(rook-ceph/rook-ceph-cluster fails, media/sonarr is blocked behind it, media/plex is suspended).\n"
