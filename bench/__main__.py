@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import controlplane, logs, repo, startup, status, sync
+from bench import controlplane, diff, logs, repo, startup, status, sync
 
 
 def main() -> int:
@@ -16,6 +16,7 @@ def main() -> int:
     status.main([])
     logs.main([])
     repo.main([])
+    diff.main([])
     return 0
 
 

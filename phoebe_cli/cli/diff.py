@@ -145,7 +145,8 @@ def register(app: typer.Typer) -> None:
         _render(terminal, report, output)
         for line in _warnings(report):
             terminal.warn(line)
-        differs = report.differs or (strict and bool(report.warnings))
+        unbuildable = bool(report.warnings) or any(k.warnings for k in report.kustomizations)
+        differs = report.differs or (strict and unbuildable)
         return ExitCode.NOT_HEALTHY if differs else ExitCode.OK
 
 

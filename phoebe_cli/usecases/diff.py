@@ -83,6 +83,11 @@ def select(models: list[RepoModel], options: DiffOptions) -> list[ObjectRef]:
     refs: set[ObjectRef] = set()
     for model in models:
         refs.update(model.kustomizations)
+    missing = [name for name in options.names if not any(_name_matches(r, [name]) for r in refs)]
+    if missing:
+        from phoebe_cli.errors import NotFound
+
+        raise NotFound(f"no Flux Kustomization {', '.join(missing)} in the checkout")
     chosen = {r for r in refs if not options.names or _name_matches(r, options.names)}
     if options.names and options.recursive:
         chosen = _descendants(models, chosen) & refs
@@ -91,10 +96,6 @@ def select(models: list[RepoModel], options: DiffOptions) -> list[ObjectRef]:
     if options.path:
         by_path = {r: k.path for m in models for r, k in m.kustomizations.items()}
         chosen = {r for r in chosen if _under(by_path[r], options.path)}
-    if options.names and not chosen:
-        from phoebe_cli.errors import NotFound
-
-        raise NotFound(f"no Flux Kustomization {', '.join(options.names)} in the checkout")
     return sorted(chosen, key=lambda r: (r.namespace, r.name))
 
 
@@ -117,7 +118,14 @@ def _objects(declared: DeclaredKustomization | None) -> dict[tuple[str, str, str
         ref = object_ref(obj, declared.ref.namespace)
         digests = declared.secret_digests.get(inventory_id(obj, declared.ref.namespace))
         built[(ref.kind, ref.namespace, ref.name)] = _with_digests(obj, digests) if ref.kind == "Secret" else obj
-    lookup_in = _build_lookup(built)
+    raw_secrets = {}
+    for raw in declared.output.objects if declared.output is not None else []:
+        if raw.get("kind") == "Secret" and "sops" not in raw:
+            ref = object_ref(raw, declared.ref.namespace)
+            raw_secrets[(ref.kind, ref.namespace, ref.name)] = raw
+    # valuesFrom reads Secrets as built (before substitution), so the values they hold can be
+    # placed in the release's values — each one masked by helmvalues, never shown
+    lookup_in = _build_lookup({**built, **raw_secrets})
     return {
         key: with_effective_values(obj, lookup_in(key[1])) if obj.get("kind") == "HelmRelease" else obj
         for key, obj in built.items()
@@ -170,6 +178,7 @@ def compare_builds(
     present = head if head is not None else base
     spec = present.spec if present is not None else {}
     ignore = fluxdiff.ignore_rules(spec)
+    prune = bool(spec.get("prune"))
     before, after = _objects(base), _objects(head)
     results = []
     unchanged = 0
@@ -181,6 +190,7 @@ def compare_builds(
             strip_attrs=options.strip_attrs,
             ignore=ignore,
             limit_bytes=options.limit_bytes,
+            prune=prune,
         )
         if result.change == fluxdiff.UNCHANGED:
             unchanged += 1
