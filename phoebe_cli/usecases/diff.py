@@ -225,8 +225,9 @@ def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int]:
     base_ref = refs.resolve(root, options.base)
     head_ref = refs.resolve(root, options.head) if options.head else None
     with ExitStack() as stack:
-        base_tree = stack.enter_context(refs.checked_out(root, base_ref))
-        head_tree = stack.enter_context(refs.checked_out(root, head_ref)) if head_ref else root
+        use_cache = options.repo.use_cache
+        base_tree = stack.enter_context(refs.checked_out(root, base_ref, use_cache=use_cache))
+        head_tree = stack.enter_context(refs.checked_out(root, head_ref, use_cache=use_cache)) if head_ref else root
         base_model = load_model(base_tree, _model_options_for(base_tree, root, base_options))
         head_model = load_model(head_tree, _model_options_for(head_tree, root, base_options))
     labels = (base_ref.label, head_ref.label if head_ref else "working tree")
