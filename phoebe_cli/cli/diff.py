@@ -6,7 +6,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from phoebe_cli.cli.options import GlobalOptions, cluster_command
+from phoebe_cli.cli.options import (
+    AllowRemoteOption,
+    GlobalOptions,
+    NoCacheOption,
+    RootFileOption,
+    SourceOption,
+    cluster_command,
+)
 from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
 from phoebe_cli.errors import ExitCode
 
@@ -87,16 +94,10 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option("--strict", help="A Kustomization that cannot be built is a difference (exit 1).")
         ] = False,
-        root_file: Annotated[
-            list[str] | None,
-            typer.Option("--root-file", metavar="FILE", help="Read the root Kustomizations from FILE (repeatable)."),
-        ] = None,
-        source: Annotated[
-            list[str] | None,
-            typer.Option("--source", metavar="NAME=PATH", help="Build the source NAME from PATH (repeatable)."),
-        ] = None,
-        no_cache: Annotated[bool, typer.Option("--no-cache", help="Build everything afresh.")] = False,
-        allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Let kustomize fetch remote bases.")] = False,
+        root_file: RootFileOption = None,
+        source: SourceOption = None,
+        no_cache: NoCacheOption = False,
+        allow_remote: AllowRemoteOption = False,
         options: GlobalOptions,
     ) -> int:
         from phoebe_cli.flux.diff import DEFAULT_STRIP_ATTRS

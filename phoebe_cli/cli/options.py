@@ -101,6 +101,18 @@ AllNamespacesOption = Annotated[
     typer.Option("--all-namespaces", "-A", help="Objects in every namespace."),
 ]
 
+# Reading a checkout (status --repo, validate, diff).
+RootFileOption = Annotated[
+    list[str] | None,
+    typer.Option("--root-file", metavar="FILE", help="Read the root Kustomizations from FILE (repeatable)."),
+]
+SourceOption = Annotated[
+    list[str] | None,
+    typer.Option("--source", metavar="NAME=PATH", help="Build the source NAME from PATH (repeatable)."),
+]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Build everything afresh.")]
+AllowRemoteOption = Annotated[bool, typer.Option("--allow-remote", help="Let kustomize fetch remote bases.")]
+
 _SHARED: tuple[tuple[str, Any, Any], ...] = (
     ("kubeconfig", KubeconfigOption, None),
     ("context", ContextOption, None),

@@ -5,7 +5,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from phoebe_cli.cli.options import GlobalOptions, cluster_command, parse_duration
+from phoebe_cli.cli.options import (
+    AllowRemoteOption,
+    GlobalOptions,
+    NoCacheOption,
+    RootFileOption,
+    SourceOption,
+    cluster_command,
+    parse_duration,
+)
 from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
 from phoebe_cli.errors import ExitCode
 
@@ -26,7 +34,9 @@ HELP = (
     "narrow what is shown (the tree keeps the parents of what matches).\n\n"
     "Exit 0 when everything shown is ready (suspended counts as ready unless --strict), 1 when "
     "anything is failing or progressing: a CI gate. --watch keeps the view current from watches "
-    "until Ctrl-C, or with --until-ready until everything is ready (exit 0) or --timeout (exit 6)."
+    "until Ctrl-C, or with --until-ready until everything is ready (exit 0) or --timeout (exit 6).\n\n"
+    "--repo [PATH] shows the checkout's desired state instead, offline (--compare: beside the "
+    "cluster); --root-file, --source, --no-cache and --allow-remote go with it."
 )
 
 
@@ -83,25 +93,10 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--compare", help="With --repo: the checkout beside the cluster, object by object."),
         ] = False,
-        root_file: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--root-file",
-                metavar="FILE",
-                help="With --repo: read the root Kustomizations from this file (repeatable) "
-                "instead of kubernetes/flux/.",
-            ),
-        ] = None,
-        source: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--source", metavar="NAME=PATH", help="With --repo: build the source NAME from PATH (repeatable)."
-            ),
-        ] = None,
-        no_cache: Annotated[bool, typer.Option("--no-cache", help="With --repo: build everything afresh.")] = False,
-        allow_remote: Annotated[
-            bool, typer.Option("--allow-remote", help="With --repo: let kustomize fetch remote bases.")
-        ] = False,
+        root_file: RootFileOption = None,
+        source: SourceOption = None,
+        no_cache: NoCacheOption = False,
+        allow_remote: AllowRemoteOption = False,
         options: GlobalOptions,
     ) -> int:
         from phoebe_cli.usecases.status import StatusOptions

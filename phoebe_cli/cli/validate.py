@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from phoebe_cli.cli.options import GlobalOptions, local_command
+from phoebe_cli.cli.options import AllowRemoteOption, GlobalOptions, NoCacheOption, SourceOption, local_command
 from phoebe_cli.cli.runtime import terminal_for
 from phoebe_cli.errors import ExitCode
 
@@ -52,12 +52,9 @@ def register(app: typer.Typer) -> None:
                 help="Read the root Kustomizations from this file (repeatable).",
             ),
         ] = None,
-        source: Annotated[
-            list[str] | None,
-            typer.Option("--source", metavar="NAME=PATH", help="Build the source NAME from PATH (repeatable)."),
-        ] = None,
-        no_cache: Annotated[bool, typer.Option("--no-cache", help="Build everything afresh.")] = False,
-        allow_remote: Annotated[bool, typer.Option("--allow-remote", help="Let kustomize fetch remote bases.")] = False,
+        source: SourceOption = None,
+        no_cache: NoCacheOption = False,
+        allow_remote: AllowRemoteOption = False,
         strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
         options: GlobalOptions,
     ) -> int:

@@ -140,9 +140,7 @@ class Builder:
                 self._strip_remote(work, closure)
             # A generated kustomization lists the checkout's files relative to the path: the same in the copy.
             kus, _ = flux_kustomization(target if kustomization_file(target) else directory, spec)
-            for name in KUSTOMIZATION_FILES:
-                (target / name).unlink(missing_ok=True)
-            (target / "kustomization.yaml").write_text(dump_documents([kus]))
+            _write_kustomization(target, kus)
             try:
                 return self.tool.build(target)
             except BuildFailed as error:
@@ -157,9 +155,7 @@ class Builder:
             work = Path(scratch) / "repo"
             shutil.copytree(self.root, work, ignore=shutil.ignore_patterns(".git"), copy_function=_link_or_copy)
             target = work / directory.relative_to(self.root)
-            for name in KUSTOMIZATION_FILES:
-                (target / name).unlink(missing_ok=True)
-            (target / "kustomization.yaml").write_text(dump_documents([kus]))
+            _write_kustomization(target, kus)
             try:
                 return self.tool.build(target)
             except BuildFailed as error:
@@ -237,6 +233,14 @@ def _link_or_copy(source: str, target: str) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def _write_kustomization(directory: Path, kus: dict[str, Any]) -> None:
+    """The kustomization Flux builds with, in place of the copy's own (unlinked first: the copy's
+    files are hard links to the checkout's, never written through)."""
+    for name in KUSTOMIZATION_FILES:
+        (directory / name).unlink(missing_ok=True)
+    (directory / "kustomization.yaml").write_text(dump_documents([kus]))
 
 
 def _in_checkout(message: str, work: Path) -> str:

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from phoebe_cli.errors import UsageError
+from phoebe_cli.flux.inventory import ObjectKey
+from phoebe_cli.flux.inventory import inventory_id as key_inventory_id
 from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo import substitute
@@ -194,11 +196,9 @@ def object_ref(obj: Mapping[str, Any], default_namespace: str) -> ObjectRef:
 
 
 def inventory_id(obj: Mapping[str, Any], default_namespace: str) -> str:
-    """kustomize-controller's inventory id: <namespace>_<name>_<group>_<kind>, ':' written '__'."""
+    """kustomize-controller's inventory id of a built object (its namespace defaulted)."""
     ref = object_ref(obj, default_namespace)
-    api_version = str(obj.get("apiVersion", ""))
-    group = api_version.split("/", 1)[0] if "/" in api_version else ""
-    return f"{ref.namespace}_{ref.name.replace(':', '__')}_{group}_{ref.kind}"
+    return key_inventory_id(ObjectKey(str(obj.get("apiVersion", "")), ref.kind, ref.namespace or None, ref.name))
 
 
 def _is_sops(obj: Mapping[str, Any]) -> bool:

@@ -50,13 +50,6 @@ def resolve(root: Path, ref: str) -> ResolvedRef:
     return ResolvedRef(ref, done.stdout.strip())
 
 
-def merge_base(root: Path, base: ResolvedRef, head: ResolvedRef) -> ResolvedRef:
-    done = _git(root, "merge-base", base.commit, head.commit)
-    if done.returncode != 0 or not done.stdout.strip():
-        return base
-    return ResolvedRef(f"merge-base of {base.name}", done.stdout.strip())
-
-
 TREES_KEPT = 4
 COMPLETE = ".phoebe-complete"
 

@@ -226,11 +226,8 @@ def _build_findings(model: RepoModel) -> Iterator[Finding]:
 
 
 def _source_ref(kustomization: dict[str, Any]) -> ObjectRef | None:
-    source = (kustomization.get("spec") or {}).get("sourceRef")
-    if not isinstance(source, dict) or not source.get("name"):
-        return None
-    namespace = source.get("namespace") or (kustomization.get("metadata") or {}).get("namespace")
-    return ObjectRef(str(source.get("kind", "")), str(namespace or ""), str(source["name"]))
+    namespace = str((kustomization.get("metadata") or {}).get("namespace") or "")
+    return _reference((kustomization.get("spec") or {}).get("sourceRef"), "", namespace)
 
 
 def _checkout_sources(model: RepoModel) -> set[ObjectRef]:
@@ -246,47 +243,25 @@ def _source_declared(model: RepoModel, kustomization: dict[str, Any]) -> bool:
     return ref is None or ref in model.objects or ref in _checkout_sources(model)
 
 
+def _reference(entry: Any, default_kind: str, namespace: str) -> ObjectRef | None:
+    """A sourceRef or chartRef as the object it names (its namespace defaults to ``namespace``)."""
+    if not isinstance(entry, dict) or not entry.get("name"):
+        return None
+    return ObjectRef(str(entry.get("kind", default_kind)), str(entry.get("namespace") or namespace), str(entry["name"]))
+
+
 def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Finding]:
     ref = declared.ref
     spec = declared.obj.get("spec") or {}
-    wanted: list[tuple[str, ObjectRef]] = []
     if declared.kind is KUSTOMIZATION:
-        source = spec.get("sourceRef") or {}
-        if source.get("name"):
-            wanted.append(
-                (
-                    "source",
-                    ObjectRef(
-                        str(source.get("kind", "")), str(source.get("namespace") or ref.namespace), str(source["name"])
-                    ),
-                )
-            )
+        named = [("source", _reference(spec.get("sourceRef"), "", ref.namespace))]
     else:
         chart = (spec.get("chart") or {}).get("spec") or {}
-        source = chart.get("sourceRef") or {}
-        if source.get("name"):
-            wanted.append(
-                (
-                    "chart source",
-                    ObjectRef(
-                        str(source.get("kind", "HelmRepository")),
-                        str(source.get("namespace") or ref.namespace),
-                        str(source["name"]),
-                    ),
-                )
-            )
-        chart_ref = spec.get("chartRef") or {}
-        if chart_ref.get("name"):
-            wanted.append(
-                (
-                    "chartRef",
-                    ObjectRef(
-                        str(chart_ref.get("kind", "OCIRepository")),
-                        str(chart_ref.get("namespace") or ref.namespace),
-                        str(chart_ref["name"]),
-                    ),
-                )
-            )
+        named = [
+            ("chart source", _reference(chart.get("sourceRef"), "HelmRepository", ref.namespace)),
+            ("chartRef", _reference(spec.get("chartRef"), "OCIRepository", ref.namespace)),
+        ]
+    wanted = [(what, target) for what, target in named if target is not None]
     for what, target in wanted:
         if target in model.objects or target in _checkout_sources(model):
             continue

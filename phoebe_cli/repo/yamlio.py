@@ -32,11 +32,20 @@ class Document:
 
 def load_documents(path: Path) -> list[Document]:
     """Every non-empty document of a YAML file, with the line it starts on."""
+    return parse_documents(_read(path), path)
+
+
+def _invalid(path: Path, exc: yaml.YAMLError) -> YamlError:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return YamlError(path, mark.line + 1 if mark is not None else None, f"not valid YAML: {problem}")
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text()
+        return path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlError(path, None, f"cannot be read: {exc}") from exc
-    return parse_documents(text, path)
 
 
 def parse_documents(text: str, path: Path) -> list[Document]:
@@ -52,9 +61,7 @@ def parse_documents(text: str, path: Path) -> list[Document]:
             if value is not None:
                 documents.append(Document(value, path, node.start_mark.line + 1))
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlError(path, mark.line + 1 if mark is not None else None, f"not valid YAML: {problem}") from exc
+        raise _invalid(path, exc) from exc
     finally:
         loader.dispose()
     return documents
@@ -63,18 +70,12 @@ def parse_documents(text: str, path: Path) -> list[Document]:
 def check_syntax(path: Path) -> None:
     """Raise YamlError when a file is not YAML; nothing is constructed (a file nobody reads as
     objects only needs to parse, and composing alone is the C parser's work: several times faster)."""
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise YamlError(path, None, f"cannot be read: {exc}") from exc
-    loader = _Loader(text)
+    loader = _Loader(_read(path))
     try:
         while loader.check_node():
             loader.get_node()
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise YamlError(path, mark.line + 1 if mark is not None else None, f"not valid YAML: {problem}") from exc
+        raise _invalid(path, exc) from exc
     finally:
         loader.dispose()
 

@@ -11,6 +11,7 @@ Two comparisons, one report (``flux.diff.DiffReport``):
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -202,14 +203,9 @@ def compare_builds(
 # --- ref against ref ---------------------------------------------------------------------------
 def _model_options_for(tree: Path, root: Path, options: ModelOptions) -> ModelOptions:
     """The same options for a copy of the checkout at another ref: --root-file paths re-rooted."""
+
     roots = tuple(tree / p.relative_to(root) if p.is_relative_to(root) else p for p in options.roots)
-    return ModelOptions(
-        roots=roots,
-        sources=options.sources,
-        use_cache=options.use_cache,
-        allow_remote=options.allow_remote,
-        workers=options.workers,
-    )
+    return dataclasses.replace(options, roots=roots)
 
 
 def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int]:
@@ -248,11 +244,7 @@ def _digest_values(secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A live Secret with its values replaced by their digests (compared, never shown)."""
     from phoebe_cli.repo.model import secret_digests
 
-    if secret is None:
-        return None
-    result = {k: v for k, v in secret.items() if k != "stringData"}
-    result["data"] = secret_digests(secret)
-    return result
+    return None if secret is None else _with_digests(dict(secret), secret_digests(secret))
 
 
 def _for_dry_run(secret: dict[str, Any], digests: Mapping[str, str] | None) -> dict[str, Any]:
@@ -353,7 +345,7 @@ def _judge(result: Any, found: Mapping[str, str] | None, compare_options: dict[s
     if result.action == "created" and result.obj is None:
         before = None if result.blocked_by else live
         reason = BLOCKED_REASONS.get(result.blocked_by or "", "re-created: an immutable field changes (force)")
-        return replace_reason(fluxdiff.compare(before, result.desired, **compare_options), reason)
+        return dataclasses.replace(fluxdiff.compare(before, result.desired, **compare_options), reason=reason)
     if result.error is not None or result.obj is None:
         return f"{result.key.subject}: the dry-run failed: {result.error}"
     if result.action == "unchanged" and not secret:
@@ -427,22 +419,15 @@ async def _diff_one(
     return fluxdiff.KustomizationDiff(ref, tuple(diffs), unchanged, tuple(warnings))
 
 
-def replace_reason(diff: fluxdiff.ObjectDiff, reason: str) -> fluxdiff.ObjectDiff:
-    from dataclasses import replace
-
-    return replace(diff, reason=reason)
-
-
 async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffReport:
     """Every selected Flux Kustomization of the checkout, dry-run against the cluster."""
     import asyncio
-    from dataclasses import replace
 
     from phoebe_cli.flux.kinds import KUSTOMIZATION as KUSTOMIZATION_KIND
     from phoebe_cli.kube.discovery import resource_catalog
     from phoebe_cli.repo.model import load_model
 
-    model_options_ = replace(model_options(options.repo), variables=_cluster_variables(session))
+    model_options_ = dataclasses.replace(model_options(options.repo), variables=_cluster_variables(session))
     root = checkout_root(options.repo.path, options.repo.path_option)
     model_task = asyncio.create_task(asyncio.to_thread(load_model, root, model_options_))
     try:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from tests.cluster.controlplane import ControlPlane, new_workdir
 from tests.cluster.crds import install_crds
 from tests.cluster.flux import HR, KS, SAMPLE_REPO, SETTLE_TIMEOUT, FluxStack, ready_reason, settled
 
-__all__ = ["HR", "KS", "FluxEnv", "ready_reason"]
+__all__ = ["HR", "KS", "FluxEnv", "ready_reason", "sync_cascade"]
 
 
 @dataclass
@@ -63,3 +64,25 @@ def flux_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FluxEnv]:
         if stack is not None:
             stack.remove()
         plane.remove()
+
+
+def sync_cascade(phoebe: Any, flux_env: FluxEnv) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """`phoebe sync git flux-system --cascade`: the source picks up the checkout and every
+    Kustomization applies it. The result, and its items by namespace/name."""
+    import json
+
+    result = phoebe(
+        "sync",
+        "git",
+        "flux-system",
+        "-n",
+        "flux-system",
+        "--cascade",
+        "--timeout",
+        "3m",
+        "-o",
+        "json",
+        kubeconfig=flux_env.kubeconfig,
+    )
+    items = {f"{i['namespace']}/{i['name']}": i for i in json.loads(result.stdout)["items"]}
+    return result, items

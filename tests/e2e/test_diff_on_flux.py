@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PhoebeRunner
-from tests.e2e.conftest import FluxEnv
+from tests.e2e.conftest import FluxEnv, sync_cascade
 
 pytestmark = [pytest.mark.e2e, pytest.mark.repo]
 
@@ -42,20 +42,7 @@ def diff(phoebe: PhoebeRunner, flux_env: FluxEnv, monkeypatch: pytest.MonkeyPatc
 def _push_and_apply(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
     """The source picks up the checkout; wait until every Kustomization applied it (the sample's
     failing app makes the sync exit 1 — it is not what this test looks at)."""
-    result = phoebe(
-        "sync",
-        "git",
-        "flux-system",
-        "-n",
-        "flux-system",
-        "--cascade",
-        "--timeout",
-        "3m",
-        "-o",
-        "json",
-        kubeconfig=flux_env.kubeconfig,
-    )
-    items = {f"{i['namespace']}/{i['name']}": i for i in json.loads(result.stdout)["items"]}
+    _, items = sync_cascade(phoebe, flux_env)
     assert items["kube-system/reloader"]["result"] == "done", items["kube-system/reloader"]
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from tests.conftest import PhoebeRunner
-from tests.e2e.conftest import HR, FluxEnv
+from tests.e2e.conftest import HR, FluxEnv, sync_cascade
 
 pytestmark = pytest.mark.e2e
 
@@ -56,22 +56,8 @@ def test_sync_git_cascade_after_a_push(phoebe: PhoebeRunner, flux_env: FluxEnv) 
     values = flux_env.git_dir / "kubernetes/apps/kube-system/reloader/app/helmrelease.yaml"
     values.write_text(values.read_text() + f"\n# pushed at {time.time_ns()}\n")
 
-    result = phoebe(
-        "sync",
-        "git",
-        "flux-system",
-        "-n",
-        "flux-system",
-        "--cascade",
-        "--timeout",
-        "3m",
-        "-o",
-        "json",
-        kubeconfig=flux_env.kubeconfig,
-    )
+    result, items = sync_cascade(phoebe, flux_env)
 
-    doc = json.loads(result.stdout)
-    items = {f"{i['namespace']}/{i['name']}": i for i in doc["items"]}
     source = items["flux-system/flux-system"]
     assert (source["phase"], source["result"]) == ("target", "done")
     new = source["revision"]
