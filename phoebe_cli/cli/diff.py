@@ -8,6 +8,7 @@ import typer
 
 from phoebe_cli.cli.options import (
     AllowRemoteOption,
+    ClusterOption,
     GlobalOptions,
     NoCacheOption,
     RootFileOption,
@@ -95,6 +96,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--strict", help="A Kustomization that cannot be built is a difference (exit 1).")
         ] = False,
         root_file: RootFileOption = None,
+        cluster: ClusterOption = None,
         source: SourceOption = None,
         no_cache: NoCacheOption = False,
         allow_remote: AllowRemoteOption = False,
@@ -124,6 +126,7 @@ def register(app: typer.Typer) -> None:
                 sources=tuple(source or ()),
                 use_cache=not no_cache,
                 allow_remote=allow_remote,
+                cluster=cluster,
             ),
             base=base,
             head=head,

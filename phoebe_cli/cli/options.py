@@ -110,6 +110,14 @@ SourceOption = Annotated[
     list[str] | None,
     typer.Option("--source", metavar="NAME=PATH", help="Build the source NAME from PATH (repeatable)."),
 ]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option("--cluster", metavar="NAME", help="Which cluster, when the checkout holds several (clusters/NAME)."),
+]
+PathOption = Annotated[
+    str | None,
+    typer.Option("--path", metavar="DIR", help="Only Kustomizations whose spec.path is DIR or below it."),
+]
 NoCacheOption = Annotated[bool, typer.Option("--no-cache", help="Build everything afresh.")]
 AllowRemoteOption = Annotated[bool, typer.Option("--allow-remote", help="Let kustomize fetch remote bases.")]
 

@@ -7,8 +7,10 @@ import typer
 
 from phoebe_cli.cli.options import (
     AllowRemoteOption,
+    ClusterOption,
     GlobalOptions,
     NoCacheOption,
+    PathOption,
     RootFileOption,
     SourceOption,
     cluster_command,
@@ -94,6 +96,8 @@ def register(app: typer.Typer) -> None:
             typer.Option("--compare", help="With --repo: the checkout beside the cluster, object by object."),
         ] = False,
         root_file: RootFileOption = None,
+        cluster: ClusterOption = None,
+        path: PathOption = None,
         source: SourceOption = None,
         no_cache: NoCacheOption = False,
         allow_remote: AllowRemoteOption = False,
@@ -110,6 +114,8 @@ def register(app: typer.Typer) -> None:
             for flag, given in (
                 ("--compare", compare),
                 ("--root-file", bool(root_file)),
+                ("--cluster", cluster is not None),
+                ("--path", path is not None),
                 ("--source", bool(source)),
                 ("--no-cache", no_cache),
                 ("--allow-remote", allow_remote),
@@ -141,6 +147,8 @@ def register(app: typer.Typer) -> None:
                 sources=tuple(source or ()),
                 use_cache=not no_cache,
                 allow_remote=allow_remote,
+                cluster=cluster,
+                narrow=path,
             )
             if compare:
                 return _compare(options, status_options, repo_options, output)
@@ -196,7 +204,7 @@ def _checkout(
             f"{len(model.kustomizations)} Kustomizations, {model.kustomize_runs} kustomize runs, "
             f"{model.cached_builds} builds from the cache"
         )
-    report = repo_report(model, status_options)
+    report = repo_report(model, status_options, repo_options.narrow)
     _render(terminal, report, output)
     return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY
 

@@ -5,19 +5,29 @@ from typing import Annotated
 
 import typer
 
-from phoebe_cli.cli.options import AllowRemoteOption, GlobalOptions, NoCacheOption, SourceOption, local_command
+from phoebe_cli.cli.options import (
+    AllowRemoteOption,
+    ClusterOption,
+    GlobalOptions,
+    NoCacheOption,
+    PathOption,
+    SourceOption,
+    local_command,
+)
 from phoebe_cli.cli.runtime import terminal_for
 from phoebe_cli.errors import ExitCode
 
 HELP = (
     "Check the checkout the way Flux will read it, offline: every Flux Kustomization from the "
-    "roots in kubernetes/flux/ down, built with kustomize as kustomize-controller builds it "
-    "(postBuild substitution included), and every YAML file parsed.\n\n"
-    "Errors: YAML that does not parse, a path that is not there, a build that fails, ${VARS} "
-    "left unsubstituted, a dependsOn or source that is declared nowhere, a dependency cycle, "
-    "an object declared by two Kustomizations. Warnings: remote bases not built offline, "
-    "Kustomizations whose source is another repository (map it with --source).\n\n"
-    "Exit 0 when there are no errors (and with --strict no warnings), 1 when there are. "
+    "roots down (the Kustomizations and sources no other Kustomization applies: flux bootstrap's "
+    "clusters/NAME/flux-system, kubernetes/flux/, a FluxInstance's sync ...), built with kustomize "
+    "as kustomize-controller builds it (source ignore rules and postBuild substitution included), "
+    "and every YAML file parsed as Go parses it.\n\n"
+    "Errors are what makes Flux fail: YAML Go rejects, a path that is not there, a build that "
+    "fails, a dependsOn or source declared nowhere, a dependency cycle. Warnings are what Flux "
+    'accepts: ${VARS} nobody sets (Flux writes ""), an object applied by two Kustomizations, '
+    "remote bases not built offline, a source that is another repository (map it with --source).\n\n"
+    "Exit 0 when there are no errors (with --strict: no warnings either), 1 when there are. "
     "-o github prints GitHub Actions annotations on the files."
 )
 
@@ -52,10 +62,17 @@ def register(app: typer.Typer) -> None:
                 help="Read the root Kustomizations from this file (repeatable).",
             ),
         ] = None,
+        cluster: ClusterOption = None,
+        path_filter: PathOption = None,
         source: SourceOption = None,
         no_cache: NoCacheOption = False,
         allow_remote: AllowRemoteOption = False,
-        strict: Annotated[bool, typer.Option("--strict", help="Warnings fail too.")] = False,
+        strict: Annotated[
+            bool,
+            typer.Option(
+                "--strict", help="Stricter than Flux: unset variables and overlaps are errors, warnings fail."
+            ),
+        ] = False,
         options: GlobalOptions,
     ) -> int:
         from phoebe_cli.render import repo as view
@@ -69,7 +86,10 @@ def register(app: typer.Typer) -> None:
                 sources=tuple(source or ()),
                 use_cache=not no_cache,
                 allow_remote=allow_remote,
-            )
+                cluster=cluster,
+                narrow=path_filter,
+            ),
+            strict=strict,
         )
         model = result.model
         summary = (

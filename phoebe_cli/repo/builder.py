@@ -55,6 +55,7 @@ class BuildOutput:
     cached: bool = False
     ran_kustomize: bool = False
     key: str = ""  # the cache key: what the output is a function of
+    files: tuple[str, ...] = ()  # the files the build reads, relative to the checkout
 
     @property
     def partial(self) -> bool:
@@ -79,10 +80,14 @@ class Builder:
         path = str(spec.get("path") or "./")
         return (self.root / path.lstrip("/")).resolve()
 
-    def without_kustomize(self, spec: dict[str, Any]) -> BuildOutput | None:
+    def without_kustomize(self, spec: dict[str, Any]) -> tuple[BuildOutput | None, str]:
         """The output when it needs no kustomize run (from the cache, or an error found by
-        looking); None when kustomize has to run. Cheap: the caller runs it in its own thread."""
-        return self._plan(spec)[0]
+        looking), else None; and the build's key: Kustomizations with the same key build the
+        same objects (only their substitution differs). Cheap: the caller runs it in its thread."""
+        early, _, closure, key = self._plan(spec)
+        if early is not None and closure is not None and not early.files:
+            early.files = _relative_files(closure)
+        return early, key
 
     def _plan(self, spec: dict[str, Any]) -> tuple[BuildOutput | None, Path, Closure | None, str]:
         directory = self.directory_of(spec)
@@ -114,14 +119,20 @@ class Builder:
         try:
             text = self._run(directory, spec, closure, strip_remote=not self.allow_remote)
         except (BuildFailed, GeneratorError) as error:
-            return BuildOutput(error=str(error), remote=remote, ran_kustomize=True)
+            return BuildOutput(error=str(error), remote=remote, ran_kustomize=True, files=_relative_files(closure))
         try:
             objects = [o for o in load_text(text) if isinstance(o, dict)]
         except yaml.YAMLError as error:
             return BuildOutput(error=f"kustomize output is not YAML: {error}", ran_kustomize=True)
         if self.use_cache:
             write_cached(key, objects)
-        return BuildOutput(objects=objects, remote=remote, ran_kustomize=True, key=key if self.use_cache else "")
+        return BuildOutput(
+            objects=objects,
+            remote=remote,
+            ran_kustomize=True,
+            key=key if self.use_cache else "",
+            files=_relative_files(closure),
+        )
 
     # --- running kustomize on a private copy ------------------------------------------------
     def _run(self, directory: Path, spec: dict[str, Any], closure: Closure, *, strip_remote: bool) -> str:
@@ -195,6 +206,10 @@ class Builder:
         hasher.update(str(self.allow_remote).encode())
         hasher.update(self.scanner.digest(closure).encode())
         return hasher.hexdigest()
+
+
+def _relative_files(closure: Closure) -> tuple[str, ...]:
+    return tuple(sorted(str(f) for f in closure.files))
 
 
 def _cache_path(key: str) -> Path:

@@ -15,6 +15,7 @@ their variables are left as they are written.
 from __future__ import annotations
 
 import base64
+import re
 import subprocess
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -30,10 +31,10 @@ from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo import substitute
 from phoebe_cli.repo.builder import Builder, BuildOutput, read_cached, write_cached
+from phoebe_cli.repo.discovery import checkout_yaml_files, find_roots, is_flux_kustomization
 from phoebe_cli.repo.kustomize import Kustomize
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
-DEFAULT_ROOTS_DIR = "kubernetes/flux"
 MASK = "***"
 CLUSTER_SCOPED = frozenset(
     {
@@ -127,9 +128,15 @@ class RepoModel:
     kustomizations: dict[ObjectRef, DeclaredKustomization]
     objects: dict[ObjectRef, DeclaredObject]
     yaml_errors: list[YamlError]
-    duplicates: list[tuple[ObjectRef, list[ObjectRef]]]  # (object, the Kustomizations declaring it)
+    # Objects more than one Kustomization applies (Flux applies both; ownership flips between
+    # them): (the object's inventory id, the Kustomizations applying it).
+    overlaps: list[tuple[str, list[ObjectRef]]]
     kustomize_runs: int
     cached_builds: int
+    files: list[Path] = field(default_factory=list)  # the checkout's YAML files
+    cluster: str | None = None  # the cluster read, when the checkout holds several (or names one)
+    clusters: list[str] = field(default_factory=list)
+    strict_substitution: bool = False  # StrictPostBuildSubstitutions: unset variables fail the build
 
 
 def git_root(start: Path) -> Path:
@@ -158,25 +165,9 @@ def git_revision(root: Path) -> str | None:
     return f"{name}@sha1:{done.stdout.strip()}" if name else f"sha1:{done.stdout.strip()}"
 
 
-def _is_flux_kustomization(doc: Any) -> bool:
-    return (
-        isinstance(doc, dict)
-        and doc.get("kind") == "Kustomization"
-        and str(doc.get("apiVersion", "")).startswith("kustomize.toolkit.fluxcd.io/")
-    )
-
-
-def root_documents(root: Path, explicit: Iterable[Path] = ()) -> tuple[list[Document], list[YamlError]]:
-    """The Flux objects of the root files (--root-file files, else every file under kubernetes/flux/):
-    the root Kustomizations and what `flux bootstrap` applies beside them (the GitRepository)."""
+def root_documents(root: Path, explicit: Iterable[Path]) -> tuple[list[Document], list[YamlError]]:
+    """The Flux objects of the files named with --root-file."""
     files = [p if p.is_absolute() else root / p for p in explicit]
-    if not files:
-        base = root / DEFAULT_ROOTS_DIR
-        if not base.is_dir():
-            raise UsageError(
-                f"no {DEFAULT_ROOTS_DIR}/ in {root}: say where the root Kustomizations are (--root-file FILE)"
-            )
-        files = sorted(p for p in base.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     documents: list[Document] = []
     errors: list[YamlError] = []
     for path in files:
@@ -186,6 +177,8 @@ def root_documents(root: Path, explicit: Iterable[Path] = ()) -> tuple[list[Docu
             documents.extend(d for d in load_documents(path) if isinstance(d.data, dict) and _flux_kind(d.data))
         except YamlError as error:
             errors.append(error)
+    if not any(is_flux_kustomization(d.data) for d in documents) and not errors:
+        raise UsageError(f"no Flux Kustomization in {', '.join(str(f) for f in files)} (--root-file)")
     return documents, errors
 
 
@@ -297,6 +290,9 @@ class ModelOptions:
     use_cache: bool = True
     allow_remote: bool = False
     workers: int = 4
+    cluster: str | None = None  # which cluster, when the checkout holds several (--cluster)
+    # StrictPostBuildSubstitutions: None finds out from the checkout (a feature gate set anywhere in it)
+    strict_substitution: bool | None = None
     # Where substituteFrom is read: by default the ConfigMaps and Secrets the checkout's builds
     # hold; given, namespace -> lookup (the cluster's, as kustomize-controller reads them).
     variables: Callable[[str], VariableLookup] | None = None
@@ -314,15 +310,18 @@ class _ModelLoader:
         self.tool = tool
         self.builders: dict[Path, Builder] = {}
         self.builders_lock = threading.Lock()
+        self.built: dict[tuple[Path, str], BuildOutput] = {}  # (source directory, build key) -> output, this run
         self.cluster_scoped: set[str] = set(CLUSTER_SCOPED)  # and the kinds of Cluster-scoped CRDs built
         self.kustomizations: dict[ObjectRef, DeclaredKustomization] = {}
         self.objects: dict[ObjectRef, DeclaredObject] = {}
-        self.declared_by: dict[ObjectRef, list[ObjectRef]] = {}
+        self.applied_by: dict[str, list[ObjectRef]] = {}  # inventory id -> the Kustomizations applying it
+        self.strict_substitution = False
         self.index = _VariableIndex()
         self.variables: _VariableIndex | _ExternalVariables = (
             self.index if options.variables is None else _ExternalVariables(options.variables)
         )
-        self.checkout_source: tuple[str, str, str] | None = None
+        self.checkout_sources: set[tuple[str, str, str]] = set()  # the roots' sources: this checkout
+        self.checkout_urls: set[str] = set()  # normalised URLs of this repository
 
     def builder_for(self, directory: Path) -> Builder:
         with self.builders_lock:  # called from the pool's threads
@@ -333,12 +332,21 @@ class _ModelLoader:
             return self.builders[directory]
 
     def load(self) -> RepoModel:
-        documents, yaml_errors = root_documents(self.root, self.options.roots)
-        if not any(_is_flux_kustomization(d.data) for d in documents) and not yaml_errors:
-            raise UsageError(
-                f"no Flux Kustomizations found under {self.root / DEFAULT_ROOTS_DIR} (use --root-file FILE)"
+        files = checkout_yaml_files(self.root)
+        cluster, clusters = None, []
+        if self.options.roots:
+            documents, yaml_errors = root_documents(self.root, self.options.roots)
+        else:
+            found = find_roots(
+                self.root, files, scanner=self.builder_for(self.root).scanner, cluster=self.options.cluster
             )
+            documents, yaml_errors = found.documents, found.yaml_errors
+            cluster, clusters = found.cluster, found.clusters
+        strict = self.options.strict_substitution
+        self.strict_substitution = strict if strict is not None else strict_substitution_in(files)
         self.tool = self.tool or Kustomize.find()
+        for builder in self.builders.values():
+            builder.tool = self.tool  # the checkout's own, made before kustomize was looked for
         roots: list[ObjectRef] = []
         wave: list[DeclaredKustomization] = []
         for document in documents:
@@ -348,16 +356,17 @@ class _ModelLoader:
             kind = _flux_kind(obj)
             assert kind is not None
             self.objects[ref] = DeclaredObject(kind, ref, obj, None, origin)
-            if _is_flux_kustomization(obj):
+            if is_flux_kustomization(obj):
                 root_ks = DeclaredKustomization(ref, obj, origin)
                 self.kustomizations[ref] = root_ks
                 roots.append(ref)
                 wave.append(root_ks)
-        self.checkout_source = _source_key(wave[0].obj) if wave else None
+        self.checkout_sources = {_source_key(k.obj) for k in wave}
+        self.checkout_urls = _checkout_urls(self.root, self.objects.values(), self.checkout_sources)
         with ThreadPoolExecutor(max(1, self.options.workers)) as pool:
             while wave:
                 wave = self._build_wave(pool, wave)
-        duplicates = [(ref, owners) for ref, owners in self.declared_by.items() if len(set(owners)) > 1]
+        overlaps = [(subject, owners) for subject, owners in self.applied_by.items() if len(owners) > 1]
         return RepoModel(
             root=self.root,
             revision=git_revision(self.root),
@@ -365,26 +374,39 @@ class _ModelLoader:
             kustomizations=self.kustomizations,
             objects=self.objects,
             yaml_errors=yaml_errors,
-            duplicates=duplicates,
+            overlaps=overlaps,
             kustomize_runs=sum(b.kustomize_runs for b in self.builders.values()),
             cached_builds=sum(1 for k in self.kustomizations.values() if k.output is not None and k.output.cached),
+            files=files,
+            cluster=cluster,
+            clusters=clusters,
+            strict_substitution=self.strict_substitution,
         )
 
     def _build_wave(self, pool: ThreadPoolExecutor, wave: list[DeclaredKustomization]) -> list[DeclaredKustomization]:
         """Build one generation of Kustomizations in parallel; return the children they yield."""
         for declared in wave:
-            declared.source_dir = _source_dir(declared, self.checkout_source, self.root, self.options.sources)
+            declared.source_dir = self._source_dir(declared)
             if declared.source_dir is None:
                 declared.state = BuildState.NOT_IN_CHECKOUT
                 source = declared.spec.get("sourceRef") or {}
                 declared.message = f"its source {source.get('kind')}/{source.get('name')} is not in this checkout"
         buildable = [d for d in wave if d.source_dir is not None]
         # Cache hits in this thread (Python work: threads would only contend for the GIL);
-        # the kustomize runs in the pool.
-        early = [self._builder(d).without_kustomize(d.spec) for d in buildable]
-        misses = [d for d, output in zip(buildable, early, strict=True) if output is None]
-        ran = iter(pool.map(self._build, misses))
-        outputs = [output if output is not None else next(ran) for output in early]
+        # the kustomize runs in the pool, once for Kustomizations whose kustomize inputs are the
+        # same (a shared component's child in every app: only their substitution differs).
+        planned = [self._builder(d).without_kustomize(d.spec) for d in buildable]
+        runs: dict[tuple[Path, str], DeclaredKustomization] = {}
+        for declared, (output, key) in zip(buildable, planned, strict=True):
+            build_key = (self._builder(declared).root, key)
+            if output is None and build_key not in self.built:
+                runs.setdefault(build_key, declared)
+        for build_key, output in zip(runs, pool.map(self._build, runs.values()), strict=True):
+            self.built[build_key] = output
+        outputs = [
+            output if output is not None else self.built[(self._builder(declared).root, key)]
+            for declared, (output, key) in zip(buildable, planned, strict=True)
+        ]
         for declared, output in zip(buildable, outputs, strict=True):
             declared.output = output
             if output.error is not None:
@@ -397,7 +419,7 @@ class _ModelLoader:
             self.cluster_scoped.update(_cluster_scoped_kinds(output.objects))
         children: list[DeclaredKustomization] = []
         for declared in buildable:
-            _post_process(declared, self.variables)
+            _post_process(declared, self.variables, strict=self.strict_substitution)
             _check_namespaces(declared, self.cluster_scoped)
             children.extend(self._record(declared))
         return children
@@ -410,14 +432,16 @@ class _ModelLoader:
         return self._builder(declared).build(declared.spec)
 
     def _record(self, declared: DeclaredKustomization) -> list[DeclaredKustomization]:
-        """Note the Flux objects a build yields; new Kustomizations among them are the next wave."""
+        """Note what a build applies; new Flux Kustomizations among it are the next wave."""
         children = []
         for obj in declared.objects:
+            owners = self.applied_by.setdefault(inventory_id(obj, declared.ref.namespace), [])
+            if declared.ref not in owners:
+                owners.append(declared.ref)
             kind = _flux_kind(obj)
             if kind is None:
                 continue
             ref = object_ref(obj, declared.ref.namespace)
-            self.declared_by.setdefault(ref, []).append(declared.ref)
             if ref in self.objects:
                 continue
             origin = Origin(None, None, declared.ref)
@@ -427,6 +451,23 @@ class _ModelLoader:
                 self.kustomizations[ref] = child
                 children.append(child)
         return children
+
+    def _source_dir(self, declared: DeclaredKustomization) -> Path | None:
+        """Where a Kustomization's source lives: a directory mapped with --source; this checkout
+        when it reads a root's source, or another source of this same repository (its URL);
+        else nowhere (not in this checkout)."""
+        key = _source_key(declared.obj)
+        for name, directory in self.options.sources.items():
+            if name in (key[2], f"{key[1]}/{key[2]}", f"{key[0]}/{key[1]}/{key[2]}"):
+                return directory.resolve()
+        if key in self.checkout_sources:
+            return self.root
+        source = self.objects.get(ObjectRef(*key))
+        if source is not None and key[0] == "GitRepository":
+            url = normalise_url(str((source.obj.get("spec") or {}).get("url") or ""))
+            if url and url in self.checkout_urls:
+                return self.root
+        return None
 
 
 def _flux_kind(obj: Mapping[str, Any]) -> FluxKind | None:
@@ -443,21 +484,59 @@ def _source_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     return (str(ref.get("kind", "")), namespace, str(ref.get("name", "")))
 
 
-def _source_dir(
-    declared: DeclaredKustomization,
-    checkout_source: tuple[str, str, str] | None,
-    root: Path,
-    mapped: Mapping[str, Path],
-) -> Path | None:
-    """Where a Kustomization's source lives: this checkout when it reads the roots' source,
-    a directory mapped with --source, else nowhere (not in this checkout)."""
-    key = _source_key(declared.obj)
-    for name, directory in mapped.items():
-        if name in (key[2], f"{key[1]}/{key[2]}", f"{key[0]}/{key[1]}/{key[2]}"):
-            return directory.resolve()
-    if key == checkout_source:
-        return root
-    return None
+def normalise_url(url: str) -> str:
+    """A Git URL as host/path, so that the ssh, scp-like and https forms of one repository agree."""
+    url = url.strip()
+    if not url:
+        return ""
+    if "://" in url:
+        url = url.split("://", 1)[1]
+    elif ":" in url.split("/", 1)[0]:
+        url = url.replace(":", "/", 1)  # git@github.com:owner/repo
+    url = url.rpartition("@")[2] if "@" in url.split("/", 1)[0] else url
+    host, _, path = url.partition("/")
+    host = host.rpartition(":")[0] if host.count(":") == 1 and host.rpartition(":")[2].isdigit() else host
+    path = path.strip("/").removesuffix(".git")
+    return f"{host.lower()}/{path}"
+
+
+def _checkout_urls(
+    root: Path, declared: Iterable[DeclaredObject], checkout_sources: set[tuple[str, str, str]]
+) -> set[str]:
+    """The URLs that name this repository: the roots' own sources', and the checkout's Git remotes."""
+    urls = set()
+    for obj in declared:
+        key = (obj.ref.kind, obj.ref.namespace, obj.ref.name)
+        if key in checkout_sources:
+            urls.add(normalise_url(str((obj.obj.get("spec") or {}).get("url") or "")))
+    try:
+        done = subprocess.run(["git", "remote", "-v"], cwd=root, capture_output=True, text=True, check=False)
+    except OSError:
+        done = None
+    if done is not None and done.returncode == 0:
+        for line in done.stdout.splitlines():
+            fields = line.split()
+            if len(fields) >= 2:
+                urls.add(normalise_url(fields[1]))
+    urls.discard("")
+    return urls
+
+
+_STRICT_GATE = re.compile(rb"StrictPostBuildSubstitutions\s*=\s*(?:1|t|T|true|True|TRUE)\b")
+
+
+def strict_substitution_in(files: Iterable[Path]) -> bool:
+    """Whether the checkout turns on kustomize-controller's StrictPostBuildSubstitutions feature gate
+    (in its Deployment's args, a patch of them, or a FluxInstance's patches): then an unset variable
+    fails the build."""
+    for path in files:
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            continue
+        if b"StrictPostBuildSubstitutions" in raw and _STRICT_GATE.search(raw):
+            return True
+    return False
 
 
 class _ExternalVariables:
@@ -468,9 +547,13 @@ class _ExternalVariables:
         return self._lookup_in(namespace)
 
 
-def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _ExternalVariables) -> None:
+def _post_process(
+    declared: DeclaredKustomization, index: _VariableIndex | _ExternalVariables, *, strict: bool = False
+) -> None:
     """What the controller does to each built object: decryption (here: masking), postBuild
-    substitution, commonMetadata."""
+    substitution, commonMetadata. An unset variable without a default becomes "" as in Flux,
+    and is noted (by the object's name after substitution); with ``strict`` (the
+    StrictPostBuildSubstitutions feature gate) it fails the Kustomization, as it fails there."""
     output = declared.output
     if output is None:
         return
@@ -487,37 +570,42 @@ def _post_process(declared: DeclaredKustomization, index: _VariableIndex | _Exte
     substitutes = post_build is not None and (bool(variables) or always)
     # Substituting is the costly part of a run whose builds all come from the cache: its result
     # is cached too, keyed by the build and everything the substitution reads.
-    key = _post_process_key(declared, output, variables) if substitutes and output.key else ""
+    key = _post_process_key(declared, output, variables, strict) if substitutes and output.key else ""
     if key:
         cached = read_cached(key)
         if isinstance(cached, dict) and isinstance(cached.get("objects"), list):
             declared.objects = cached["objects"]
             declared.unresolved = dict(cached.get("unresolved") or {})
             declared.secret_digests = dict(cached.get("secretDigests") or {})
+            if cached.get("failed"):
+                declared.state, declared.message = BuildState.FAILED, str(cached["failed"])
             return
     processed = []
+    failed = ""
     for built in output.objects:
         obj = built
-        if substitutes and not _is_sops(obj):
-            # What Flux would silently replace with "": referenced, set by nobody, no default.
-            left = substitute.unset_variables(obj, variables)
-            if left:
-                declared.unresolved[inventory_id(obj, declared.ref.namespace)] = left
+        # What Flux silently replaces with "": referenced, set by nobody, no default.
+        unset = substitute.unset_variables(obj, variables) if substitutes and not _is_sops(obj) else []
         if post_build is not None and not _is_sops(obj):
             try:
-                obj = substitute.substitute_object(obj, variables, always=always)
+                obj = substitute.substitute_object(obj, variables, always=always, strict=strict)
             except substitute.SubstitutionError as error:
-                declared.state = BuildState.FAILED
-                declared.message = (
-                    f"post build failed for '{obj.get('kind')}/{(obj.get('metadata') or {}).get('name')}': {error}"
-                )
-                return
+                meta = obj.get("metadata") or {}
+                failed = f"post build failed for '{obj.get('kind')}/{meta.get('name')}': {error}"
+                if unset:
+                    declared.unresolved[inventory_id(obj, declared.ref.namespace)] = unset
+                break
+        if unset:
+            declared.unresolved[inventory_id(obj, declared.ref.namespace)] = unset
         if obj.get("kind") == "Secret" and not _is_sops(obj):
             declared.secret_digests[inventory_id(obj, declared.ref.namespace)] = secret_digests(obj)
         processed.append(_common_metadata(mask_secret(obj), spec))
+    if failed:
+        declared.state, declared.message = BuildState.FAILED, failed
+        processed = []
     declared.objects = processed
     if key:
-        cached_entry = {"objects": processed, "unresolved": declared.unresolved}
+        cached_entry = {"objects": processed, "unresolved": declared.unresolved, "failed": failed}
         write_cached(key, {**cached_entry, "secretDigests": declared.secret_digests})
 
 
@@ -543,7 +631,9 @@ def _check_namespaces(declared: DeclaredKustomization, cluster_scoped: set[str])
             return
 
 
-def _post_process_key(declared: DeclaredKustomization, output: BuildOutput, variables: Mapping[str, str]) -> str:
+def _post_process_key(
+    declared: DeclaredKustomization, output: BuildOutput, variables: Mapping[str, str], strict: bool
+) -> str:
     import hashlib
     import json
 
@@ -555,6 +645,7 @@ def _post_process_key(declared: DeclaredKustomization, output: BuildOutput, vari
         "commonMetadata": spec.get("commonMetadata"),
         "namespace": declared.ref.namespace,
         "variables": variables,
+        "strict": strict,
     }
     hasher = hashlib.sha256(f"post-process/{__version__}/{output.key}/".encode())
     hasher.update(json.dumps(fields, sort_keys=True, default=str).encode())

@@ -13,7 +13,7 @@ from typing import Any
 
 from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION
 from phoebe_cli.flux.objects import ObjectRef
-from phoebe_cli.repo.model import BuildState, DeclaredObject, RepoModel
+from phoebe_cli.repo.model import BuildState, DeclaredKustomization, DeclaredObject, RepoModel
 
 ERROR = "error"
 WARNING = "warning"
@@ -93,9 +93,15 @@ def _cycles(edges: dict[ObjectRef, list[ObjectRef]]) -> list[list[ObjectRef]]:
     return found
 
 
-def findings(model: RepoModel, *, all_yaml: Iterable[Path] = (), use_cache: bool = True) -> list[Finding]:
+def findings(
+    model: RepoModel, *, all_yaml: Iterable[Path] | None = None, use_cache: bool = True, strict: bool = False
+) -> list[Finding]:
+    """Every finding about the model's checkout. ``all_yaml``: the files whose syntax is checked
+    (default: every YAML file of the checkout). Severity follows Flux: what kustomize-controller
+    accepts is at most a warning, unless ``strict``."""
+    files = model.files if all_yaml is None else all_yaml
     return sorted(
-        _findings(model, all_yaml, use_cache), key=lambda f: (f.severity != ERROR, str(f.file or ""), f.line or 0)
+        _findings(model, files, use_cache, strict), key=lambda f: (f.severity != ERROR, str(f.file or ""), f.line or 0)
     )
 
 
@@ -137,7 +143,7 @@ class _KnownGood:
             write_cached(self.key, self.files)
 
 
-def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool) -> Iterator[Finding]:
+def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, strict: bool) -> Iterator[Finding]:
     from phoebe_cli.repo.yamlio import YamlError, check_syntax
 
     for error in model.yaml_errors:
@@ -158,7 +164,7 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool) -> It
         known_good.save()
 
     objects = model.objects
-    yield from _build_findings(model)
+    yield from _build_findings(model, strict)
 
     # references between Flux objects
     edges: dict[ObjectRef, list[ObjectRef]] = {}
@@ -185,14 +191,42 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool) -> It
         chain = " → ".join(f"{r.namespace}/{r.name}" for r in cycle)
         yield Finding(ERROR, "cycle", f"dependency cycle: {chain}", file, line, cycle[0])
 
-    for ref, owners in model.duplicates:
-        declarers = ", ".join(str(o) for o in sorted(set(owners), key=str))
+    yield from _overlap_findings(model, strict)
+
+
+def _overlap_findings(model: RepoModel, strict: bool) -> Iterator[Finding]:
+    """An object more than one Kustomization applies: Flux applies it from each, and its ownership
+    labels flip between them — a smell, not a failure."""
+    for object_id, owners in model.overlaps:
+        subject = _subject(object_id)
+        appliers = ", ".join(str(o) for o in owners)
+        declared = next((d for d in model.objects.values() if _inventory_subject(d) == subject), None)
+        file, line = _where(model, declared) if declared is not None else (None, None)
         yield Finding(
-            ERROR, "duplicate", f"{ref} is declared by more than one Kustomization: {declarers}", None, None, ref
+            ERROR if strict else WARNING,
+            "overlap",
+            f"{subject} is applied by {len(owners)} Kustomizations: {appliers} (its ownership flips between them)",
+            file,
+            line,
+            declared.ref if declared is not None else None,
         )
 
 
-def _build_findings(model: RepoModel) -> Iterator[Finding]:
+def _subject(object_id: str) -> str:
+    from phoebe_cli.flux.inventory import parse_inventory_id
+
+    try:
+        return parse_inventory_id(object_id, "v1").subject
+    except ValueError:
+        return object_id
+
+
+def _inventory_subject(declared: DeclaredObject) -> str:
+    ref = declared.ref
+    return f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
+
+
+def _build_findings(model: RepoModel, strict: bool) -> Iterator[Finding]:
     objects = model.objects
     for ref, built in model.kustomizations.items():
         obj = objects.get(ref)
@@ -200,7 +234,8 @@ def _build_findings(model: RepoModel) -> Iterator[Finding]:
             continue
         # Finding the declaring file means reading the parent's files: only when there is a finding.
         file, line = _where(model, obj) if obj is not None else (None, None)
-        if built.state == BuildState.FAILED:
+        unset_failed = built.state == BuildState.FAILED and "variable not set (strict mode)" in built.message
+        if built.state == BuildState.FAILED and not unset_failed:
             if built.message.startswith("kustomization path not found"):
                 code = "path"
             elif built.message.endswith("namespace not specified"):
@@ -214,15 +249,43 @@ def _build_findings(model: RepoModel) -> Iterator[Finding]:
             yield Finding(
                 WARNING, "source", f"{ref}: {built.message} (map it with --source NAME=PATH)", file, line, ref
             )
+        if not built.unresolved:
+            continue
+        severity = ERROR if strict or model.strict_substitution else WARNING
+        consequence = (
+            "the build fails (StrictPostBuildSubstitutions)" if model.strict_substitution else 'Flux substitutes ""'
+        )
         for object_id, names in sorted(built.unresolved.items()):
-            yield Finding(
-                ERROR,
-                "substitution",
-                f"{ref}: {', '.join('${' + n + '}' for n in names)} left unsubstituted in {object_id}",
-                file,
-                line,
-                ref,
-            )
+            for name in names:
+                where = _variable_use(model, built, name)
+                use_file, use_line = where if where is not None else (file, line)
+                yield Finding(
+                    severity,
+                    "unset",
+                    f"{ref}: ${{{name}}} is not set and has no default: {consequence} in {_subject(object_id)}",
+                    use_file,
+                    use_line,
+                    ref,
+                )
+
+
+def _variable_use(model: RepoModel, built: DeclaredKustomization, name: str) -> tuple[Path, int] | None:
+    """The first file and line, among those the Kustomization's build reads, that use ${name}
+    (not the $${name} escape); else the file that declares the Kustomization, when its own spec
+    (a patch) uses it."""
+    import re
+
+    pattern = re.compile(r"(?<!\$)\$\{#?" + re.escape(name) + r"(?![A-Za-z0-9_])")
+    files = sorted(built.output.files) if built.output is not None else []
+    for relative in files:
+        try:
+            text = (model.root / relative).read_text(errors="replace")
+        except OSError:
+            continue
+        match = pattern.search(text)
+        if match is not None:
+            return Path(relative), text.count("\n", 0, match.start()) + 1
+    return None
 
 
 def _source_ref(kustomization: dict[str, Any]) -> ObjectRef | None:
@@ -270,23 +333,3 @@ def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Fin
         file, line = _where(model, declared)
         code = "chart-source" if declared.kind is HELM_RELEASE else "source"
         yield Finding(ERROR, code, f"{ref}: its {what} {target} is declared nowhere in the repository", file, line, ref)
-
-
-def checkout_yaml_files(root: Path) -> list[Path]:
-    """Every YAML file of the checkout that should parse: tracked by Git when it is a repository,
-    leaving out Helm chart templates (Go templates, not YAML) and hidden directories."""
-    import subprocess
-
-    done = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.yaml", "*.yml"],
-        cwd=root,
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode == 0:
-        files = [root / name for name in done.stdout.decode().split("\0") if name]
-    else:
-        files = [p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")]
-    files = [p for p in files if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
-    charts = {p.parent for p in files if p.name == "Chart.yaml"}
-    return sorted(p for p in files if not any(p.is_relative_to(chart / "templates") for chart in charts))

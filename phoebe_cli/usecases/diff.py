@@ -12,7 +12,6 @@ Two comparisons, one report (``flux.diff.DiffReport``):
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from phoebe_cli.repo.model import (
     inventory_id,
     object_ref,
 )
-from phoebe_cli.usecases.repo import RepoOptions, checkout_root, model_options
+from phoebe_cli.usecases.repo import RepoOptions, checkout_root, model_options, path_under
 
 if TYPE_CHECKING:
     from phoebe_cli.kube.session import Session
@@ -58,12 +57,6 @@ def _name_matches(ref: ObjectRef, names: Iterable[str]) -> bool:
         if name == ref.name and (not namespace or namespace == ref.namespace):
             return True
     return False
-
-
-def _under(path: str, prefix: str) -> bool:
-    clean = os.path.normpath(path.strip("/") or ".")
-    wanted = os.path.normpath(prefix.strip("/") or ".")
-    return wanted in (".", clean) or clean.startswith(wanted + "/")
 
 
 def _descendants(models: Iterable[RepoModel], roots: set[ObjectRef]) -> set[ObjectRef]:
@@ -96,7 +89,7 @@ def select(models: list[RepoModel], options: DiffOptions) -> list[ObjectRef]:
         chosen = {r for r in chosen if r.namespace == options.namespace}
     if options.path:
         by_path = {r: k.path for m in models for r, k in m.kustomizations.items()}
-        chosen = {r for r in chosen if _under(by_path[r], options.path)}
+        chosen = {r for r in chosen if path_under(by_path[r], options.path)}
     return sorted(chosen, key=lambda r: (r.namespace, r.name))
 
 

@@ -28,6 +28,8 @@ class RepoOptions:
     sources: tuple[str, ...] = ()  # NAME=PATH
     use_cache: bool = True
     allow_remote: bool = False
+    cluster: str | None = None  # --cluster: which cluster of a checkout that holds several
+    narrow: str | None = None  # --path: only Kustomizations whose spec.path is this directory or below
 
 
 def checkout_root(path: str, option: str = "") -> Path:
@@ -55,6 +57,7 @@ def model_options(options: RepoOptions) -> ModelOptions:
         sources=sources,
         use_cache=options.use_cache,
         allow_remote=options.allow_remote,
+        cluster=options.cluster,
         workers=(os.cpu_count() or 2) + 2,  # each build is part Python and I/O, part kustomize
     )
 
@@ -118,8 +121,25 @@ def declared_snapshot(model: RepoModel) -> Snapshot:
     return Snapshot(objects=objects, context=context)
 
 
-def repo_report(model: RepoModel, options: StatusOptions) -> StatusReport:
-    return build_report(declared_snapshot(model), options)
+def repo_report(model: RepoModel, options: StatusOptions, narrow: str | None = None) -> StatusReport:
+    snapshot = declared_snapshot(model)
+    if narrow:
+        kept = narrowed(model, narrow)
+        snapshot = Snapshot(objects={r: o for r, o in snapshot.objects.items() if r in kept}, context=snapshot.context)
+    return build_report(snapshot, options)
+
+
+def path_under(path: str, prefix: str) -> bool:
+    """Whether a Kustomization's spec.path is the directory ``prefix`` or below it."""
+    clean = os.path.normpath(path.strip("/") or ".")
+    wanted = os.path.normpath(prefix.strip("/") or ".")
+    return wanted in (".", clean) or clean.startswith(wanted + "/")
+
+
+def narrowed(model: RepoModel, prefix: str) -> set[ObjectRef]:
+    """--path: the Kustomizations whose spec.path is ``prefix`` or below it, and what they declare."""
+    chosen = {ref for ref, k in model.kustomizations.items() if path_under(k.path, prefix)}
+    return chosen | {ref for ref, d in model.objects.items() if d.declared_by in chosen}
 
 
 # --- compare with the cluster ----------------------------------------------------------------
@@ -258,12 +278,25 @@ class Validation:
         return len(self.findings) - self.errors
 
 
-def validate(options: RepoOptions) -> Validation:
+def validate(options: RepoOptions, *, strict: bool = False) -> Validation:
     import time
 
-    from phoebe_cli.repo.validate import checkout_yaml_files, findings
+    from phoebe_cli.repo.validate import findings
 
     started = time.monotonic()
     model = load(options)
-    found = findings(model, all_yaml=checkout_yaml_files(model.root), use_cache=options.use_cache)
+    found = findings(model, use_cache=options.use_cache, strict=strict)
+    if options.narrow:
+        found = _narrow_findings(model, found, options.narrow)
     return Validation(model, found, time.monotonic() - started)
+
+
+def _narrow_findings(model: RepoModel, found: list[Finding], prefix: str) -> list[Finding]:
+    """--path: findings about what is under the directory (its files, its Kustomizations and what
+    they declare)."""
+    kept = narrowed(model, prefix)
+    return [
+        f
+        for f in found
+        if (f.object is not None and f.object in kept) or (f.file is not None and path_under(str(f.file), prefix))
+    ]

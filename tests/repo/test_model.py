@@ -68,7 +68,7 @@ def test_sample_repository_every_flux_object_with_its_parent() -> None:
         ("ReplicationDestination", "media", "plex-dst"),
         ("ReplicationSource", "media", "plex"),
     ]
-    assert model.duplicates == []
+    assert model.overlaps == []
     assert model.kustomize_runs == 31  # one per Kustomization: no two build the same path
 
 
@@ -344,7 +344,7 @@ def test_builds_are_cached_by_content_and_a_change_rebuilds_only_its_kustomizati
     assert uncached.kustomize_runs == 3
 
 
-def test_an_object_declared_by_two_kustomizations_is_a_duplicate(write_repo: RepoWriter) -> None:
+def test_an_object_applied_by_two_kustomizations_is_an_overlap(write_repo: RepoWriter) -> None:
     files = _two_level(
         {"kustomization.yaml": kustomization_yaml("ks.yaml"), "ks.yaml": flux_ks("dup", "./x", "default")}
     )
@@ -354,9 +354,9 @@ def test_an_object_declared_by_two_kustomizations_is_a_duplicate(write_repo: Rep
     root = write_repo(files)
     model = _load(root)
 
-    assert model.duplicates == [
+    assert model.overlaps == [
         (
-            ObjectRef(KS, "default", "dup"),
+            "default_dup_kustomize.toolkit.fluxcd.io_Kustomization",
             [ObjectRef(KS, "flux-system", "cluster-apps"), ObjectRef(KS, "default", "web")],
         )
     ]
@@ -375,8 +375,8 @@ def test_the_revision_is_the_checkouts_head(write_repo: RepoWriter) -> None:
 def test_without_flux_roots_the_error_says_how_to_point_at_them(write_repo: RepoWriter) -> None:
     from phoebe_cli.errors import UsageError
 
-    root = write_repo({"README.md": "nothing here"})
-    with pytest.raises(UsageError, match=r"no kubernetes/flux/ in .*--root-file FILE"):
+    root = write_repo({"README.md": "nothing here", "app/cm.yaml": config_map("a", "default", {"k": "v"})})
+    with pytest.raises(UsageError, match=r"^no Flux objects in .*checkout: .*--root-file FILE"):
         _load(root)
 
 
