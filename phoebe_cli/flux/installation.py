@@ -161,3 +161,33 @@ def problems_of(
         if not controller.ready:
             found.append(f"{controller.name} is not ready: {controller.message}")
     return tuple(found)
+
+
+def feature_gates(deployment: Mapping[str, Any]) -> dict[str, bool]:
+    """The ``--feature-gates`` a controller Deployment's manager container runs with (each flag a
+    comma-separated list of NAME=BOOL; a later setting wins, as Go's featuregate parses them)."""
+    gates: dict[str, bool] = {}
+    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    for container in containers:
+        if not isinstance(container, Mapping) or container.get("name") != MANAGER_CONTAINER:
+            continue
+        args = [str(a) for a in (container.get("args") or [])]
+        for index, arg in enumerate(args):
+            if arg.startswith("--feature-gates="):
+                value = arg.partition("=")[2]
+            elif arg == "--feature-gates" and index + 1 < len(args):
+                value = args[index + 1]
+            else:
+                continue
+            for entry in value.split(","):
+                name, sep, flag = entry.partition("=")
+                if sep and flag.strip() in _GO_BOOLS:
+                    gates[name.strip()] = _GO_BOOLS[flag.strip()]
+    return gates
+
+
+# strconv.ParseBool
+_GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "false", "FALSE", "False"), False),
+}

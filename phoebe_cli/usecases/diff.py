@@ -412,6 +412,23 @@ async def _diff_one(
     return fluxdiff.KustomizationDiff(ref, tuple(diffs), unchanged, tuple(warnings))
 
 
+async def _strict_substitution_on(session: Session) -> bool:
+    """Whether the cluster's kustomize-controller runs with StrictPostBuildSubstitutions (then an
+    unset variable fails a build there). Unknown (not readable, not there) counts as no."""
+    from phoebe_cli.errors import ClusterError
+    from phoebe_cli.flux.installation import feature_gates
+    from phoebe_cli.kube.discovery import DEPLOYMENTS
+
+    try:
+        deployment = await session.kube.get_json(
+            DEPLOYMENTS.object_path(session.flux_namespace, "kustomize-controller"),
+            what="the kustomize-controller Deployment",
+        )
+    except ClusterError:
+        return False
+    return feature_gates(deployment).get("StrictPostBuildSubstitutions", False)
+
+
 async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffReport:
     """Every selected Flux Kustomization of the checkout, dry-run against the cluster."""
     import asyncio
@@ -422,6 +439,8 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
 
     model_options_ = dataclasses.replace(model_options(options.repo), variables=_cluster_variables(session))
     root = checkout_root(options.repo.path, options.repo.path_option)
+    if await _strict_substitution_on(session):
+        model_options_ = dataclasses.replace(model_options_, strict_substitution=True)
     model_task = asyncio.create_task(asyncio.to_thread(load_model, root, model_options_))
     try:
         served = await session.served(KUSTOMIZATION_KIND)
