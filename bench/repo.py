@@ -1,6 +1,8 @@
 """phoebe's offline repo model on a generated GitOps repository (10 namespaces, N apps, every 5th
-app with a shared kustomize Component), side by side in the same run with the floor: `kustomize
-build` of every Flux Kustomization path, two at a time.
+app with a shared kustomize Component, every 2nd with a shared "postgres" Component that adds a
+child Flux Kustomization `<app>-db` building one shared path — the pattern of real homelab
+repositories, where only the child's substitution differs), side by side in the same run with the
+floor: `kustomize build` of every Flux Kustomization path, two at a time.
 
 - phoebe validate, cold: the build cache emptied before each run (not --no-cache)
 - phoebe validate, warm: the cache filled by an earlier run, the repository unchanged
@@ -11,9 +13,10 @@ kustomize runs phoebe makes cold, warm and with one app changed (`validate -o js
 kustomizeRuns). phoebe validate's summary of the generated repository is printed first (0 errors
 expected; any error is printed: a bug in the generator or in phoebe).
 
-Goal: cold within 3x of the floor; warm under 0.6 s.
+Goal: cold within 3x of the floor; warm under 0.6 s. With `--baseline REF`, phoebe at an older
+commit (a Git worktree of this repository) is timed cold on the same repository in the same run.
 
-    python -m bench.repo [--apps 100] [--runs 5]
+    python -m bench.repo [--apps 100] [--runs 5] [--baseline REF]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from bench.common import Timing, print_table, time_command
 
 GOAL_COLD_RATIO = 3.0
 GOAL_WARM_SECONDS = 0.6
+GOAL_VS_BASELINE = 0.6  # cold, against the commit before identical builds were shared
 NAMESPACES = (
     "default",
     "media",
@@ -92,6 +96,8 @@ APP_NAMES = (
     "valheim",
 )
 COMPONENT_EVERY = 5
+DATABASE_EVERY = 2  # every 2nd app gets a database: a child Flux Kustomization from a shared component
+EXTENSIONS_EVERY = 3  # of those, every 3rd sets DATABASE_EXTENSIONS; the others leave it unset on purpose
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,14 @@ class App:
     namespace: str
     depends_on: tuple[tuple[str, str], ...]  # (name, namespace)
     component: bool
+
+    @property
+    def database(self) -> bool:
+        return self.index % DATABASE_EVERY == 1
+
+    @property
+    def extensions(self) -> bool:
+        return self.database and self.index % EXTENSIONS_EVERY == 0
 
     @property
     def directory(self) -> str:
@@ -288,6 +302,84 @@ spec:
 }
 
 
+POSTGRES_COMPONENT = """\
+---
+# Every app that includes this gets a database: a child Flux Kustomization that builds one shared
+# path, differing only by its substitution (APP, and DATABASE_EXTENSIONS when the app sets it).
+apiVersion: kustomize.config.k8s.io/v1alpha1
+kind: Component
+resources:
+  - ./ks.yaml
+"""
+
+POSTGRES_KS = """\
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata:
+  name: ${APP}-db
+spec:
+  targetNamespace: ${NAMESPACE}
+  path: ./kubernetes/components/postgres/cluster
+  postBuild:
+    substitute:
+      APP: ${APP}
+      EXTENSIONS: ${q:='}${DATABASE_EXTENSIONS}${q:='}
+  prune: true
+  sourceRef:
+    kind: GitRepository
+    name: flux-system
+    namespace: flux-system
+  interval: 1h
+  wait: true
+"""
+
+POSTGRES_CLUSTER = {
+    "kustomization.yaml": """\
+---
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ./cluster.yaml
+  - ./scheduledbackup.yaml
+""",
+    "cluster.yaml": """\
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: Cluster
+metadata:
+  name: ${APP}-db
+spec:
+  instances: 2
+  imageName: ghcr.io/cloudnative-pg/postgresql:17.2
+  storage:
+    size: ${DATABASE_CAPACITY:=5Gi}
+    storageClass: ${STORAGE_CLASS_BLOCK}
+  bootstrap:
+    initdb:
+      database: ${APP}
+      owner: ${APP}
+      postInitSQL:
+        - CREATE EXTENSION IF NOT EXISTS ${EXTENSIONS:=pg_stat_statements}
+  monitoring:
+    enablePodMonitor: true
+""",
+    "scheduledbackup.yaml": """\
+---
+apiVersion: postgresql.cnpg.io/v1
+kind: ScheduledBackup
+metadata:
+  name: ${APP}-db
+spec:
+  schedule: "@daily"
+  immediate: true
+  backupOwnerReference: self
+  cluster:
+    name: ${APP}-db
+""",
+}
+
+
 def _kustomization(lines: Sequence[str]) -> str:
     return "---\napiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" + "".join(
         f"{line}\n" for line in lines
@@ -317,7 +409,8 @@ spec:
   postBuild:
     substitute:
       APP: *app
-  prune: true
+      NAMESPACE: *namespace
+{"      DATABASE_EXTENSIONS: vector" + chr(10) if app.extensions else ""}  prune: true
   sourceRef:
     kind: GitRepository
     name: flux-system
@@ -465,8 +558,9 @@ def _app_kustomization(app: App) -> str:
         "  - pairs:",
         f"      app.kubernetes.io/part-of: {app.name}",
     ]
-    if app.component:
-        lines += ["components:", "  - ../../../../components/common"]
+    components = [c for c, used in (("common", app.component), ("postgres", app.database)) if used]
+    if components:
+        lines += ["components:", *(f"  - ../../../../components/{c}" for c in components)]
     return _kustomization(lines)
 
 
@@ -492,6 +586,10 @@ def generate(root: Path, count: int) -> list[str]:
     _write(root, "kubernetes/components/common/kustomization.yaml", COMPONENT_KUSTOMIZATION)
     for name, text in COMPONENT_FILES.items():
         _write(root, f"kubernetes/components/common/{name}", text)
+    _write(root, "kubernetes/components/postgres/kustomization.yaml", POSTGRES_COMPONENT)
+    _write(root, "kubernetes/components/postgres/ks.yaml", POSTGRES_KS)
+    for name, text in POSTGRES_CLUSTER.items():
+        _write(root, f"kubernetes/components/postgres/cluster/{name}", text)
     _write(
         root,
         "kubernetes/apps/kustomization.yaml",
@@ -527,7 +625,8 @@ def generate(root: Path, count: int) -> list[str]:
     identity = ["-c", "user.name=bench", "-c", "user.email=bench@example.invalid"]
     for command in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "generated"]):
         subprocess.run(["git", *identity, *command], cwd=root, check=True, capture_output=True)
-    return ["kubernetes/flux/meta", "kubernetes/apps", *(f"{a.directory}/app" for a in apps)]
+    databases = ["kubernetes/components/postgres/cluster" for a in apps if a.database]
+    return ["kubernetes/flux/meta", "kubernetes/apps", *(f"{a.directory}/app" for a in apps), *databases]
 
 
 # --- measuring ----------------------------------------------------------------------------------
@@ -554,9 +653,11 @@ def _timed(
     return Timing(label, tuple(samples))
 
 
-def _runner(argv: list[str], env: dict[str, str], ok_codes: tuple[int, ...] = (0, 1)) -> Callable[[], None]:
+def _runner(
+    argv: list[str], env: dict[str, str], ok_codes: tuple[int, ...] = (0, 1), cwd: Path | None = None
+) -> Callable[[], None]:
     def run() -> None:
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False)
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False, cwd=cwd)
         if done.returncode not in ok_codes:
             raise RuntimeError(f"{' '.join(argv[:3])}: exit {done.returncode}: {done.stderr.decode()[-500:]}")
 
@@ -579,8 +680,8 @@ def _floor(kustomize: Path, root: Path, paths: list[str]) -> Callable[[], None]:
     return run
 
 
-def _report(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+def _report(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> dict[str, Any]:
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, cwd=cwd)
     try:
         document: dict[str, Any] = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -607,6 +708,22 @@ def _check(validate: list[str], env: dict[str, str], apps: int) -> None:
         print(f"    {finding.get('code')}: {finding.get('message')} ({finding.get('file')})")
     if not errors:
         print("\n".join(f"    {line}" for line in lines[-20:]))
+
+
+def _baseline_runner(ref: str, scratch: Path) -> tuple[list[str], dict[str, str], Path]:
+    """phoebe at an older commit: a detached worktree of this repository, run from its directory."""
+    repo = Path(__file__).resolve().parent.parent
+    tree = scratch / "baseline"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", "-f", str(tree), ref], cwd=repo, check=True, capture_output=True
+    )
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    return [sys.executable, "-m", "phoebe_cli"], env, tree
+
+
+def _drop_baseline(tree: Path) -> None:
+    repo = Path(__file__).resolve().parent.parent
+    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, check=False, capture_output=True)
 
 
 def _measure(args: argparse.Namespace, kustomize: Path, root: Path, cache: Path) -> None:
@@ -637,6 +754,20 @@ def _measure(args: argparse.Namespace, kustomize: Path, root: Path, cache: Path)
             f"floor: kustomize build x{len(paths)}, 2 in parallel", _floor(kustomize, root, paths), args.runs
         )
         cold = _timed("phoebe validate, cold (cache emptied)", _runner(validate, env), args.runs, before=empty_cache)
+        baseline = None
+        if args.baseline:
+            command, baseline_env, tree = _baseline_runner(args.baseline, cache.parent)
+            try:
+                baseline_env.update(PHOEBE_KUSTOMIZE=str(kustomize), XDG_CACHE_HOME=str(cache))
+                baseline_validate = _runner([*command, "validate", str(root)], baseline_env, cwd=tree)
+                baseline = _timed(
+                    f"phoebe {args.baseline} validate, cold", baseline_validate, args.runs, before=empty_cache
+                )
+                empty_cache()
+                baseline_runs = _report([*command, "validate", str(root), "-o", "json"], baseline_env, cwd=tree)
+                kustomize_runs[f"cold at {args.baseline}"] = baseline_runs.get("kustomizeRuns", "?")
+            finally:
+                _drop_baseline(tree)
         warm = time_command("phoebe validate, warm", validate, runs=args.runs, warmup=1, env=env, ok_codes=(0, 1))
         one = _timed("phoebe validate, one app changed", _runner(validate, env), args.runs, before=change_one_app)
         change_one_app()
@@ -649,7 +780,7 @@ def _measure(args: argparse.Namespace, kustomize: Path, root: Path, cache: Path)
     )
     print_table(
         f"phoebe's repo model, {args.apps} apps, {len(paths)} Flux Kustomizations",
-        [floor, cold, warm, one, status_cold, status_warm],
+        [floor, cold, *([baseline] if baseline else []), warm, one, status_cold, status_warm],
         reference=floor,
     )
     print(
@@ -657,6 +788,12 @@ def _measure(args: argparse.Namespace, kustomize: Path, root: Path, cache: Path)
         + ", ".join(f"{label} {runs}" for label, runs in kustomize_runs.items())
     )
     ratio = cold.median / floor.median
+    if baseline is not None:
+        against = cold.median / baseline.median
+        print(
+            f"goal: cold at most {GOAL_VS_BASELINE}x the cold time at {args.baseline}: {against:.2f}x "
+            f"({_verdict(against <= GOAL_VS_BASELINE)})"
+        )
     status_ratio = status_cold.median / floor.median
     print(
         f"goal: cold within {GOAL_COLD_RATIO:.0f}x of the floor: validate {ratio:.2f}x "
@@ -736,6 +873,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--apps", type=int, default=100)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--baseline", metavar="REF", help="also time phoebe at this commit, cold, in the same run")
     args = parser.parse_args(argv)
 
     from tests.cluster.build import ensure_program, kustomize_program

@@ -33,7 +33,8 @@ from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo.scan import Scanner
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
-FLUX_MARKERS = (b"toolkit.fluxcd.io", b"fluxcd.controlplane.io")
+# Only files that can hold a Flux Kustomization, a source or a FluxInstance are parsed.
+FLUX_MARKERS = (b"kustomize.toolkit.fluxcd.io", b"source.toolkit.fluxcd.io", b"fluxcd.controlplane.io")
 FLUX_INSTANCE_GROUP = "fluxcd.controlplane.io"
 SOURCE_KINDS = frozenset({"GitRepository", "OCIRepository", "Bucket", "HelmRepository", "ExternalArtifact"})
 
@@ -86,6 +87,23 @@ class Roots:
     cluster: str | None  # the cluster chosen (or the only one), None when the checkout names none
     clusters: list[str] = field(default_factory=list)  # every cluster the checkout holds
     yaml_errors: list[YamlError] = field(default_factory=list)
+
+    def to_json(self, root: Path) -> dict[str, Any]:
+        return {
+            "documents": [[str(d.path.relative_to(root)), d.line, d.data] for d in self.documents],
+            "cluster": self.cluster,
+            "clusters": self.clusters,
+            "errors": [[str(e.path.relative_to(root)), e.line, e.message] for e in self.yaml_errors],
+        }
+
+    @classmethod
+    def from_json(cls, root: Path, data: dict[str, Any]) -> Roots:
+        return cls(
+            [Document(obj, root / path, line) for path, line, obj in data["documents"]],
+            data["cluster"],
+            list(data["clusters"]),
+            [YamlError(root / path, line, message) for path, line, message in data["errors"]],
+        )
 
 
 def _ref(obj: dict[str, Any], default_namespace: str = "flux-system") -> ObjectRef:
@@ -210,6 +228,36 @@ def _group(roots: list[Candidate], root: Path) -> dict[int, str | None]:
                 if prefix == parts[0][:depth]:
                     groups[i] = files[i].parts[depth]
     return groups
+
+
+def find_roots_cached(
+    root: Path, files: Sequence[Path], *, scanner: Scanner | None = None, cluster: str | None = None
+) -> Roots:
+    """``find_roots``, remembered in the build cache while no YAML file of the checkout changes
+    (by path, size and modification time): a warm run parses none of them."""
+    import hashlib
+    import json
+
+    from phoebe_cli import __version__
+    from phoebe_cli.repo.builder import read_cached, write_cached
+
+    hasher = hashlib.sha256(f"roots/{__version__}/{root}/{cluster}/".encode())
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        hasher.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
+    key = hasher.hexdigest()
+    cached = read_cached(key)
+    if isinstance(cached, dict):
+        try:
+            return Roots.from_json(root, cached)
+        except (KeyError, TypeError, ValueError):
+            pass  # a damaged entry: found again
+    found = find_roots(root, files, scanner=scanner, cluster=cluster)
+    write_cached(key, json.loads(json.dumps(found.to_json(root), default=str)))
+    return found
 
 
 def find_roots(

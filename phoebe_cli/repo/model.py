@@ -31,7 +31,7 @@ from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo import substitute
 from phoebe_cli.repo.builder import Builder, BuildOutput, read_cached, write_cached
-from phoebe_cli.repo.discovery import checkout_yaml_files, find_roots, is_flux_kustomization
+from phoebe_cli.repo.discovery import checkout_yaml_files, find_roots, find_roots_cached, is_flux_kustomization
 from phoebe_cli.repo.kustomize import Kustomize
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
@@ -337,9 +337,8 @@ class _ModelLoader:
         if self.options.roots:
             documents, yaml_errors = root_documents(self.root, self.options.roots)
         else:
-            found = find_roots(
-                self.root, files, scanner=self.builder_for(self.root).scanner, cluster=self.options.cluster
-            )
+            find = find_roots_cached if self.options.use_cache else find_roots
+            found = find(self.root, files, scanner=self.builder_for(self.root).scanner, cluster=self.options.cluster)
             documents, yaml_errors = found.documents, found.yaml_errors
             cluster, clusters = found.cluster, found.clusters
         strict = self.options.strict_substitution

@@ -37,40 +37,55 @@ class Finding:
         return f"{self.file}:{self.line}" if self.line else str(self.file)
 
 
-def _where(model: RepoModel, declared: DeclaredObject) -> tuple[Path | None, int | None]:
-    origin = declared.origin
-    if origin.path is not None:
-        return origin.path, origin.line
-    parent = model.kustomizations.get(origin.parent) if origin.parent else None
-    if parent is not None:
-        located = _locate(model, parent.path, declared)
-        if located is not None:
-            return located
-        return Path(parent.path.lstrip("./")), None
-    return None, None
+class _Where:
+    """The file and line that declare an object: the root file it was read from, else the document
+    among the files its parent's build read that has its kind and name (parsed once per run)."""
 
+    def __init__(self, model: RepoModel) -> None:
+        self.model = model
+        self.documents: dict[str, list[tuple[str, str, int]]] = {}  # file -> (kind, name, line)
 
-def _locate(model: RepoModel, path: str, declared: DeclaredObject) -> tuple[Path, int] | None:
-    """The file and line that declares an object, searched for under the building path."""
-    from phoebe_cli.repo.yamlio import YamlError, load_documents
+    def __call__(self, declared: DeclaredObject | None) -> tuple[Path | None, int | None]:
+        if declared is None:
+            return None, None
+        origin = declared.origin
+        if origin.path is not None:
+            return origin.path, origin.line
+        parent = self.model.kustomizations.get(origin.parent) if origin.parent else None
+        if parent is None:
+            return None, None
+        files = list(parent.output.files) if parent.output is not None else []
+        exact = templated = None
+        for relative in files:
+            for kind, name, line in self._documents(relative):
+                if kind != declared.ref.kind:
+                    continue
+                if name == declared.ref.name:
+                    exact = (Path(relative), line)
+                    break
+                if templated is None and "${" in name:
+                    templated = (Path(relative), line)  # its name is made by substitution
+            if exact is not None:
+                return exact
+        return templated or (Path(parent.path.lstrip("./")), None)
 
-    base = (model.root / path).resolve()
-    if not base.is_dir():
-        return None
-    for file in sorted(base.rglob("*.y*ml")):
-        try:
-            documents = load_documents(file)
-        except YamlError:
-            continue
-        for document in documents:
-            data = document.data
-            if (
-                isinstance(data, dict)
-                and data.get("kind") == declared.ref.kind
-                and (data.get("metadata") or {}).get("name") == declared.ref.name
-            ):
-                return file.relative_to(model.root), document.line
-    return None
+    def _documents(self, relative: str) -> list[tuple[str, str, int]]:
+        from phoebe_cli.repo.yamlio import YamlError, load_documents
+
+        if relative not in self.documents:
+            found = []
+            if relative.endswith((".yaml", ".yml")):
+                try:
+                    for document in load_documents(self.model.root / relative):
+                        data = document.data
+                        if isinstance(data, dict):
+                            meta = data.get("metadata") or {}
+                            name = str(meta.get("name") or "") if isinstance(meta, dict) else ""
+                            found.append((str(data.get("kind") or ""), name, document.line))
+                except YamlError:
+                    pass
+            self.documents[relative] = found
+        return self.documents[relative]
 
 
 def _cycles(edges: dict[ObjectRef, list[ObjectRef]]) -> list[list[ObjectRef]]:
@@ -144,6 +159,7 @@ class _KnownGood:
 
 
 def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, strict: bool) -> Iterator[Finding]:
+    where = _Where(model)
     from phoebe_cli.repo.yamlio import YamlError, check_syntax
 
     for error in model.yaml_errors:
@@ -164,7 +180,7 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, stric
         known_good.save()
 
     objects = model.objects
-    yield from _build_findings(model, strict)
+    yield from _build_findings(model, strict, where)
 
     # references between Flux objects
     edges: dict[ObjectRef, list[ObjectRef]] = {}
@@ -179,29 +195,30 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, stric
             target = ObjectRef(ref.kind, str(dep.get("namespace") or ref.namespace), str(dep["name"]))
             deps.append(target)
             if target not in objects:
-                file, line = _where(model, declared)
+                file, line = where(declared)
                 yield Finding(
                     ERROR, "dependency", f"{ref} depends on {target}, which no Kustomization declares", file, line, ref
                 )
         edges[ref] = deps
-        yield from _source_findings(model, declared)
+        yield from _source_findings(model, declared, where)
     for cycle in _cycles(edges):
         first = objects[cycle[0]]
-        file, line = _where(model, first)
+        file, line = where(first)
         chain = " → ".join(f"{r.namespace}/{r.name}" for r in cycle)
         yield Finding(ERROR, "cycle", f"dependency cycle: {chain}", file, line, cycle[0])
 
-    yield from _overlap_findings(model, strict)
+    yield from _overlap_findings(model, strict, where)
 
 
-def _overlap_findings(model: RepoModel, strict: bool) -> Iterator[Finding]:
+def _overlap_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[Finding]:
     """An object more than one Kustomization applies: Flux applies it from each, and its ownership
     labels flip between them — a smell, not a failure."""
+    by_subject = {_inventory_subject(d): d for d in model.objects.values()} if model.overlaps else {}
     for object_id, owners in model.overlaps:
         subject = _subject(object_id)
         appliers = ", ".join(str(o) for o in owners)
-        declared = next((d for d in model.objects.values() if _inventory_subject(d) == subject), None)
-        file, line = _where(model, declared) if declared is not None else (None, None)
+        declared = by_subject.get(subject)
+        file, line = where(declared)
         yield Finding(
             ERROR if strict else WARNING,
             "overlap",
@@ -226,14 +243,14 @@ def _inventory_subject(declared: DeclaredObject) -> str:
     return f"{ref.kind}/{ref.namespace}/{ref.name}" if ref.namespace else f"{ref.kind}/{ref.name}"
 
 
-def _build_findings(model: RepoModel, strict: bool) -> Iterator[Finding]:
+def _build_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[Finding]:
     objects = model.objects
     for ref, built in model.kustomizations.items():
         obj = objects.get(ref)
         if built.state == BuildState.BUILT and not built.unresolved:
             continue
-        # Finding the declaring file means reading the parent's files: only when there is a finding.
-        file, line = _where(model, obj) if obj is not None else (None, None)
+        # Finding the declaring file means reading the parent's files: only when a finding needs it.
+        file, line = where(obj) if built.state != BuildState.BUILT else (None, None)
         unset_failed = built.state == BuildState.FAILED and "variable not set (strict mode)" in built.message
         if built.state == BuildState.FAILED and not unset_failed:
             if built.message.startswith("kustomization path not found"):
@@ -257,8 +274,8 @@ def _build_findings(model: RepoModel, strict: bool) -> Iterator[Finding]:
         )
         for object_id, names in sorted(built.unresolved.items()):
             for name in names:
-                where = _variable_use(model, built, name)
-                use_file, use_line = where if where is not None else (file, line)
+                used = _variable_use(model, built, name)
+                use_file, use_line = used if used is not None else (file, line) if file else where(obj)
                 yield Finding(
                     severity,
                     "unset",
@@ -313,7 +330,7 @@ def _reference(entry: Any, default_kind: str, namespace: str) -> ObjectRef | Non
     return ObjectRef(str(entry.get("kind", default_kind)), str(entry.get("namespace") or namespace), str(entry["name"]))
 
 
-def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Finding]:
+def _source_findings(model: RepoModel, declared: DeclaredObject, where: _Where) -> Iterator[Finding]:
     ref = declared.ref
     spec = declared.obj.get("spec") or {}
     if declared.kind is KUSTOMIZATION:
@@ -330,6 +347,6 @@ def _source_findings(model: RepoModel, declared: DeclaredObject) -> Iterator[Fin
             continue
         if target.kind not in SOURCE_KINDS:
             continue
-        file, line = _where(model, declared)
+        file, line = where(declared)
         code = "chart-source" if declared.kind is HELM_RELEASE else "source"
         yield Finding(ERROR, code, f"{ref}: its {what} {target} is declared nowhere in the repository", file, line, ref)
