@@ -14,6 +14,7 @@ from typing import Any
 from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo.model import BuildState, DeclaredKustomization, DeclaredObject, RepoModel
+from phoebe_cli.repo.yamlio import YamlError
 
 ERROR = "error"
 WARNING = "warning"
@@ -158,12 +159,29 @@ class _KnownGood:
             write_cached(self.key, self.files)
 
 
+def _read_by_flux(model: RepoModel) -> set[Path]:
+    """The files some build reads (or the roots come from): Flux parses these, and no others."""
+    read = {model.root / f for k in model.kustomizations.values() if k.output is not None for f in k.output.files}
+    read.update(model.root / d.origin.path for d in model.objects.values() if d.origin.path is not None)
+    return read
+
+
+def _yaml_finding(model: RepoModel, error: YamlError, read: set[Path], strict: bool) -> Finding:
+    """YAML Go rejects is an error where Flux reads the file; elsewhere Flux never sees it."""
+    relative = error.path.relative_to(model.root)
+    if error.path in read:
+        return Finding(ERROR, "yaml", error.message, relative, error.line)
+    message = f"{error.message} (no Flux Kustomization reads this file)"
+    return Finding(ERROR if strict else WARNING, "yaml", message, relative, error.line)
+
+
 def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, strict: bool) -> Iterator[Finding]:
-    where = _Where(model)
     from phoebe_cli.repo.yamlio import YamlError, check_syntax
 
+    where = _Where(model)
+    read = _read_by_flux(model)
     for error in model.yaml_errors:
-        yield Finding(ERROR, "yaml", error.message, error.path.relative_to(model.root), error.line)
+        yield _yaml_finding(model, error, read, strict)
     reported = {error.path.resolve() for error in model.yaml_errors}
     known_good = _KnownGood(model.root) if use_cache else None
     for path in all_yaml:
@@ -172,7 +190,7 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, stric
         try:
             check_syntax(path)
         except YamlError as error:
-            yield Finding(ERROR, "yaml", error.message, path.relative_to(model.root), error.line)
+            yield _yaml_finding(model, error, read, strict)
         else:
             if known_good is not None:
                 known_good.add(path)

@@ -68,7 +68,6 @@ def test_every_kind_of_finding_with_its_file_and_line(write_repo: RepoWriter, ph
     assert result.code == 1
     *findings, summary = result.stdout.splitlines()
     assert findings == [
-        "docs/broken.yaml:2: error [yaml] not valid YAML: did not find expected ',' or ']'",
         "kubernetes/apps/ks.yaml:1: error [path] Kustomization/default/gone: kustomization path not found: ./apps/gone",
         "kubernetes/apps/ks.yaml:15: error [build] Kustomization/default/bad-build: accumulating resources: "
         "accumulation err='accumulating resources from 'missing.yaml': "
@@ -81,8 +80,11 @@ def test_every_kind_of_finding_with_its_file_and_line(write_repo: RepoWriter, ph
         # Flux substitutes "" for an unset variable: a warning, where the file uses it
         "apps/vars/cm.yaml:7: warning [unset] Kustomization/default/vars: ${UNSET} is not set and has no default: "
         'Flux substitutes "" in ConfigMap/default/vars',
+        # YAML Go rejects, in a file Flux never reads: a warning
+        "docs/broken.yaml:2: warning [yaml] not valid YAML: did not find expected ',' or ']' "
+        "(no Flux Kustomization reads this file)",
     ]
-    assert summary.startswith("8 Kustomizations, 9 Flux objects: 6 errors, 1 warning (6 kustomize runs, ")
+    assert summary.startswith("8 Kustomizations, 9 Flux objects: 5 errors, 2 warnings (6 kustomize runs, ")
     strict = phoebe("validate", str(root), "--strict")
     assert strict.code == 1
     assert strict.stdout.splitlines()[0] == (
@@ -288,3 +290,25 @@ def test_root_files_named_on_the_command_line(write_repo: RepoWriter, phoebe: Ph
     assert named.stdout.startswith("✓ 1 Kustomization, 2 Flux objects: 0 errors, 0 warnings (0 kustomize runs, ")
     assert status.code == 0
     assert sorted(o["name"] for o in json.loads(status.stdout)["objects"]) == ["apps", "flux-system"]
+
+
+def test_yaml_go_rejects_is_an_error_only_where_flux_reads_it(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    root = _repo(
+        write_repo,
+        {"web": flux_ks("web", "./apps/web", "default")},
+        {"apps/web/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a\n", "notes/x.yaml": "a: [\n"},
+    )
+
+    result = phoebe("validate", str(root))
+    strict = phoebe("validate", str(root), "--strict")
+
+    assert result.code == 1
+    lines = result.stdout.splitlines()
+    assert [line.split(" [")[0] for line in lines[:-1]] == [
+        "apps/web/cm.yaml:4: error",  # read by the Kustomization web: Flux fails on it too
+        "kubernetes/apps/ks.yaml:1: error",  # ... as the build says
+        "notes/x.yaml:2: warning",  # read by nobody
+    ]
+    assert lines[1].startswith("kubernetes/apps/ks.yaml:1: error [build] Kustomization/default/web: ")
+    assert lines[2].endswith("(no Flux Kustomization reads this file)")
+    assert "notes/x.yaml:2: error [yaml]" in strict.stdout
