@@ -13,7 +13,8 @@ replays that, quirks included:
   ``${v:n:len}`` slices bytes, ``# ## % %%`` match byte prefixes with envsubst's own ``path.Match`` (where ``*``
   also matches ``/``) and the ``%`` forms reverse the pattern rune by rune, so ``${v%[0-9]}`` never matches;
   a byte slice that cuts a character in two is kept as surrogate escapes and later fails to parse as YAML,
-  as it fails in Go;
+  as it fails in Go; a slice whose end overflows int64 (``${v:1:9223372036854775807}``) panics in Go and is an
+  error here;
 * ``${v^^}`` etc. use Go's simple case mapping (``ß`` stays ``ß``);
 * operators Go does not know are what Go makes of them: ``${v:?x}`` and ``${v:+x}`` are defaults like
   ``${v:-x}``; ``${v-x}``, ``${v+x}`` and ``${v?x}`` are "missing closing brace" errors; ``$v`` is plain text;
@@ -581,6 +582,10 @@ def _to_default(s: str, args: list[str]) -> str:
     return s
 
 
+class _GoPanic(Exception):
+    """A run-time panic in envsubst's Go code: kustomize-controller fails the reconciliation with it."""
+
+
 _ATOI = re.compile(r"[+-]?[0-9]+")
 _INT64 = 1 << 63
 
@@ -610,6 +615,8 @@ def _to_substr(s: str, args: list[str]) -> str:
     if length < 0:  # ${var:1:-1} drops the first and the last byte
         end = len(b) + length
         return "" if end < pos else _s(b[pos:end])
+    if pos + length >= _INT64:  # Go's int wraps round to a negative end, and slicing with it panics
+        raise _GoPanic(f"runtime error: slice bounds out of range [:{pos + length - 2 * _INT64}]")
     if pos + length >= len(b):
         return _s(b[pos:]) if pos < len(b) else ""
     return _s(b[pos : pos + length])
@@ -849,7 +856,10 @@ def _evaluate(node: _Node, variables: Mapping[str, str], strict: bool) -> str:
                 expression=node.src,
             )
         value = ""
-    return _function(node.name, len(args))(value, args)
+    try:
+        return _function(node.name, len(args))(value, args)
+    except _GoPanic as panic:
+        raise SubstitutionError(f"{panic} in {node.src!r} (envsubst panics)", expression=node.src) from None
 
 
 def expand(text: str, variables: Mapping[str, str], *, strict: bool = False) -> str:

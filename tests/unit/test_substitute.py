@@ -177,6 +177,30 @@ def test_substr(value: str, pos: str, length: str | None, output: str) -> None:
     assert expand(text, variables) == output
 
 
+@pytest.mark.parametrize(
+    ("text", "value", "output"),
+    [
+        ("${v:1:9223372036854775806}", "abc", "bc"),  # the end is still an int64
+        ("${v:0:9223372036854775807}", "abc", "abc"),
+        ("${v:1:9223372036854775807}", "abc", None),  # offset + length wraps round in Go, and the slice panics
+        ("${v:1:9223372036854775807}", "", None),
+        ("${v:9223372036854775807:1}", "abc", None),
+        ("${v:-1:9223372036854775807}", "abc", "abc"),  # a default (":-"), not an offset
+        ("${v: -1:9223372036854775807}", "abc", "abc"),  # " -1" is no number: the value comes back whole
+    ],
+)
+def test_substr_end_overflow(text: str, value: str, output: str | None) -> None:
+    # found by tests/repo/test_envsubst_go.py: Go panics "slice bounds out of range [:-9223372036854775808]"
+    for strict in (False, True):
+        if output is None:
+            with pytest.raises(SubstitutionError, match="slice bounds out of range") as caught:
+                expand(text, {"v": value}, strict=strict)
+            assert caught.value.expression == text
+            assert caught.value.variable is None
+        else:
+            assert expand(text, {"v": value}, strict=strict) == output
+
+
 def test_funcs() -> None:
     assert expand("${v}", {"v": "Hello World"}) == "Hello World"
     assert expand("${#v}", {"v": "Hello World"}) == "11"
