@@ -278,8 +278,11 @@ def random_object(rng: random.Random, *, sort: bool = False) -> dict[str, Any]:
         where = rng.choice(("labels", "annotations"))
         metadata[where] = {"kustomize.toolkit.fluxcd.io/substitute": rng.choice(("disabled", "Disabled", "no"))}
     data: dict[str, Any] = {}
+    expression_keys = 1 if sort else 4  # tame: two keys reading as true and 1 are one key in a Python dict
     for index in range(rng.randint(1, 4)):
-        key = f"k{index}" if rng.random() < 0.85 else rng.choice(TEMPLATES[:8]).format(a=_reference(rng), b=index)
+        key = f"k{index}"
+        if expression_keys and rng.random() < 0.15:
+            key, expression_keys = rng.choice(TEMPLATES[:8]).format(a=_reference(rng), b=index), expression_keys - 1
         data[key] = _object_value(rng)
     obj: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
     if rng.random() < 0.3:
@@ -291,7 +294,8 @@ def random_object(rng: random.Random, *, sort: bool = False) -> dict[str, Any]:
     return _sorted(obj) if sort else obj
 
 
-# Marks of inputs that meet a YAML-side difference the fixed cases below pin: go-yaml v2 has no \/ escape, lets an
+# Marks of inputs that meet a YAML-side difference the fixed cases below pin (besides key order, and keys that
+# are one in a Python dict, which random_object avoids): go-yaml v2 has no \/ escape, lets an
 # anchor be defined twice, decodes !!binary to a string, reads .1_000 as a float, and kyaml cannot read back a
 # line that starts with a tab; quotes that a value brings in reach into the next string, which go-yaml v2
 # quotes in its own way. The runs that must agree exactly leave them out.
@@ -728,6 +732,15 @@ TRICKY_OBJECTS = [
         ObjectCase(_object({"${a}": "1", "${b}": "2", "${c}": "3"}), {"a": "1", "b": "1.5", "c": "yes"}, strict=False),
         id="typed-keys",
         marks=_xfail('YAMLToJSON names keys as strings ("1", "1.5", "true")'),
+    ),
+    pytest.param(
+        ObjectCase(
+            _object({"${a}": "x", "${b}": "y", "${c}": "z", "${d}": "w"}),
+            {"a": "1", "b": "yes", "c": "0", "d": "off"},
+            strict=False,
+        ),
+        id="bool-int-keys",
+        marks=_xfail("true and 1 (false and 0) are two keys in Go, one in a Python dict"),
     ),
     pytest.param(
         ObjectCase(_object({"${a}": "v"}), {"a": "18446744073709551615"}, strict=False),
