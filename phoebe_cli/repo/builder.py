@@ -26,7 +26,7 @@ from phoebe_cli.repo.kustomize import BuildFailed, Kustomize
 from phoebe_cli.repo.scan import KUSTOMIZATION_FILES, Closure, Scanner, is_remote, kustomization_file
 from phoebe_cli.repo.yamlio import YamlError, dump_documents, load_documents, load_text
 
-CACHE_FORMAT = "2"  # entries are JSON: many times faster to read back than YAML
+CACHE_FORMAT = "3"  # entries are JSON; 3: builds read the source artifact (ignore rules), kustomize types
 BUILD_FIELDS = (
     "path",
     "targetNamespace",
@@ -66,19 +66,27 @@ class Builder:
     """Builds Flux Kustomizations of one checkout; thread-safe."""
 
     def __init__(
-        self, root: Path, tool: Kustomize | None, *, use_cache: bool = True, allow_remote: bool = False
+        self,
+        root: Path,
+        tool: Kustomize | None,
+        *,
+        use_cache: bool = True,
+        allow_remote: bool = False,
+        scanner: Scanner | None = None,
     ) -> None:
         self.root = root.resolve()
         self.tool = tool
-        self.scanner = Scanner(self.root)
+        self.scanner = scanner if scanner is not None else Scanner(self.root)
+        self.artifact = self.scanner.artifact
         self.use_cache = use_cache
         self.allow_remote = allow_remote
         self.kustomize_runs = 0
         self._lock = threading.Lock()
 
     def directory_of(self, spec: dict[str, Any]) -> Path:
+        """spec.path inside the source, resolved lexically (an artifact holds no symlinks)."""
         path = str(spec.get("path") or "./")
-        return (self.root / path.lstrip("/")).resolve()
+        return Path(os.path.normpath(self.root / path.lstrip("/")))
 
     def without_kustomize(self, spec: dict[str, Any]) -> tuple[BuildOutput | None, str]:
         """The output when it needs no kustomize run (from the cache, or an error found by
@@ -92,8 +100,9 @@ class Builder:
     def _plan(self, spec: dict[str, Any]) -> tuple[BuildOutput | None, Path, Closure | None, str]:
         directory = self.directory_of(spec)
         relative = str(spec.get("path") or "./")
-        if not directory.is_dir() or not directory.is_relative_to(self.root):
-            return BuildOutput(error=f"kustomization path not found: {relative}"), directory, None, ""
+        if not self.artifact.is_dir(self.artifact.relative(directory)):
+            why = " (the source's ignore rules leave it out)" if directory.is_dir() else ""
+            return BuildOutput(error=f"kustomization path not found: {relative}{why}"), directory, None, ""
         components = [c for c in spec.get("components") or [] if isinstance(c, str)]
         closure = self.scanner.closure(directory, components)
         if closure.problems:
@@ -149,8 +158,8 @@ class Builder:
             target.mkdir(parents=True, exist_ok=True)
             if strip_remote and closure.remote:
                 self._strip_remote(work, closure)
-            # A generated kustomization lists the checkout's files relative to the path: the same in the copy.
-            kus, _ = flux_kustomization(target if kustomization_file(target) else directory, spec)
+            # The copy holds what the artifact holds of the build: a generated kustomization lists it.
+            kus, _ = flux_kustomization(target, spec)
             _write_kustomization(target, kus)
             try:
                 return self.tool.build(target)
@@ -164,7 +173,8 @@ class Builder:
         assert self.tool is not None
         with tempfile.TemporaryDirectory(prefix="phoebe-build-full-") as scratch:
             work = Path(scratch) / "repo"
-            shutil.copytree(self.root, work, ignore=shutil.ignore_patterns(".git"), copy_function=_link_or_copy)
+            for relative in self.artifact.files:  # the artifact, never what its ignore rules leave out
+                _link(self.root / relative, work / relative)
             target = work / directory.relative_to(self.root)
             _write_kustomization(target, kus)
             try:

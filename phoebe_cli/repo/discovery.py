@@ -22,7 +22,7 @@ picks one group, and roots that belong to no group are shared by all.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,7 +30,8 @@ from typing import Any
 from phoebe_cli.errors import UsageError
 from phoebe_cli.flux.kinds import ALL_KINDS, kind_of
 from phoebe_cli.flux.objects import ObjectRef
-from phoebe_cli.repo.scan import Scanner
+from phoebe_cli.repo.scan import Artifact, Scanner
+from phoebe_cli.repo.sourceignore import IGNORE_FILE
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
 # Only files that can hold a Flux Kustomization, a source or a FluxInstance are parsed.
@@ -42,9 +43,17 @@ SOURCE_KINDS = frozenset({"GitRepository", "OCIRepository", "Bucket", "HelmRepos
 def checkout_yaml_files(root: Path) -> list[Path]:
     """Every YAML file of the checkout: tracked by Git (and untracked but not ignored) when it is
     a repository, leaving out Helm chart templates (Go templates, not YAML) and hidden directories."""
+    return [p for p in _checkout_files(root) if p.suffix in (".yaml", ".yml")]
+
+
+PATTERNS = ("*.yaml", "*.yml", f"*{IGNORE_FILE}")
+
+
+def _checkout_files(root: Path) -> list[Path]:
+    """The checkout's YAML files and .sourceignore files (see checkout_yaml_files)."""
     try:
         done: subprocess.CompletedProcess[bytes] | None = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.yaml", "*.yml"],
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *PATTERNS],
             cwd=root,
             capture_output=True,
             check=False,
@@ -54,10 +63,18 @@ def checkout_yaml_files(root: Path) -> list[Path]:
     if done is not None and done.returncode == 0:
         files = [root / name for name in done.stdout.decode().split("\0") if name]
     else:
-        files = [p for p in root.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")]
-    files = [p for p in files if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+        files = [p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") or p.name == IGNORE_FILE]
+    files = [
+        p for p in files if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parent.parts)
+    ]
+    files = [p for p in files if p.name == IGNORE_FILE or not p.name.startswith(".")]
     charts = {p.parent for p in files if p.name == "Chart.yaml"}
     return sorted(p for p in files if not any(p.is_relative_to(chart / "templates") for chart in charts))
+
+
+def ignore_files(root: Path) -> list[Path]:
+    """The checkout's .sourceignore files."""
+    return [p for p in _checkout_files(root) if p.name == IGNORE_FILE]
 
 
 def flux_kind_of(obj: Any) -> str | None:
@@ -87,6 +104,8 @@ class Roots:
     cluster: str | None  # the cluster chosen (or the only one), None when the checkout names none
     clusters: list[str] = field(default_factory=list)  # every cluster the checkout holds
     yaml_errors: list[YamlError] = field(default_factory=list)
+    spec_ignore: str | None = None  # the roots' source's spec.ignore: what its artifact leaves out
+    sources: dict[ObjectRef, dict[str, Any]] = field(default_factory=dict)  # not kept in the cache
 
     def to_json(self, root: Path) -> dict[str, Any]:
         return {
@@ -94,6 +113,7 @@ class Roots:
             "cluster": self.cluster,
             "clusters": self.clusters,
             "errors": [[str(e.path.relative_to(root)), e.line, e.message] for e in self.yaml_errors],
+            "specIgnore": self.spec_ignore,
         }
 
     @classmethod
@@ -103,6 +123,7 @@ class Roots:
             data["cluster"],
             list(data["clusters"]),
             [YamlError(root / path, line, message) for path, line, message in data["errors"]],
+            data["specIgnore"],
         )
 
 
@@ -190,10 +211,10 @@ def _covered_files(root: Path, candidates: Sequence[Candidate], scanner: Scanner
         path = _spec_path(candidate.document.data)
         if path is None:
             continue
-        directory = (root / path.lstrip("/")).resolve()
-        if not directory.is_dir() or not directory.is_relative_to(root):
-            continue
-        for relative in scanner.closure(directory).files:
+        directory = root / path.lstrip("/")
+        spec = candidate.document.data.get("spec") or {}
+        components = [c for c in spec.get("components") or [] if isinstance(c, str)]
+        for relative in scanner.closure(directory, components).files:
             covered.setdefault(PurePosixPath(relative), set()).add(index)
     return covered
 
@@ -230,8 +251,11 @@ def _group(roots: list[Candidate], root: Path) -> dict[int, str | None]:
     return groups
 
 
+ScannerFor = Callable[[str | None], Scanner]  # a source's spec.ignore -> the checkout's artifact, scanned
+
+
 def find_roots_cached(
-    root: Path, files: Sequence[Path], *, scanner: Scanner | None = None, cluster: str | None = None
+    root: Path, files: Sequence[Path], *, scanner_for: ScannerFor | None = None, cluster: str | None = None
 ) -> Roots:
     """``find_roots``, remembered in the build cache while no YAML file of the checkout changes
     (by path, size and modification time): a warm run parses none of them."""
@@ -242,7 +266,7 @@ def find_roots_cached(
     from phoebe_cli.repo.builder import read_cached, write_cached
 
     hasher = hashlib.sha256(f"roots/{__version__}/{root}/{cluster}/".encode())
-    for path in files:
+    for path in [*files, *ignore_files(root)]:
         try:
             stat = path.stat()
         except OSError:
@@ -255,16 +279,48 @@ def find_roots_cached(
             return Roots.from_json(root, cached)
         except (KeyError, TypeError, ValueError):
             pass  # a damaged entry: found again
-    found = find_roots(root, files, scanner=scanner, cluster=cluster)
+    found = find_roots(root, files, scanner_for=scanner_for, cluster=cluster)
     write_cached(key, json.loads(json.dumps(found.to_json(root), default=str)))
     return found
 
 
 def find_roots(
-    root: Path, files: Iterable[Path], *, scanner: Scanner | None = None, cluster: str | None = None
+    root: Path, files: Iterable[Path], *, scanner_for: ScannerFor | None = None, cluster: str | None = None
 ) -> Roots:
-    """The roots of the checkout at ``root`` (see the module docstring); ``files`` are its YAML files."""
-    candidates, errors = _candidates(root, files)
+    """The roots of the checkout at ``root`` (see the module docstring); ``files`` are its YAML files.
+
+    Only what the source's artifact holds counts: first with the checkout's ``.sourceignore``
+    files, then — when the roots' source has a ``spec.ignore`` — again with it."""
+    scanner_for = scanner_for or (lambda spec_ignore: Scanner(root, Artifact.of(root, spec_ignore)[0]))
+    files = list(files)
+    found = _find(root, files, scanner_for(None), cluster)
+    spec_ignore = _source_ignore(found)
+    if spec_ignore is not None:
+        found = _find(root, files, scanner_for(spec_ignore), cluster)
+        found.spec_ignore = spec_ignore
+    return found
+
+
+def _source_ignore(found: Roots) -> str | None:
+    """The spec.ignore of the source the root Kustomizations read, when the checkout declares it."""
+    sources = {_ref(d.data): d.data for d in found.documents if flux_kind_of(d.data) in SOURCE_KINDS}
+    sources.update(found.sources)
+    for document in found.documents:
+        if is_flux_kustomization(document.data):
+            spec = document.data.get("spec") or {}
+            ref = spec.get("sourceRef") or {}
+            namespace = str(ref.get("namespace") or (document.data.get("metadata") or {}).get("namespace") or "")
+            source = sources.get(ObjectRef(str(ref.get("kind", "")), namespace, str(ref.get("name", ""))))
+            ignore = ((source or {}).get("spec") or {}).get("ignore")
+            if isinstance(ignore, str):
+                return ignore
+    return None
+
+
+def _find(root: Path, files: list[Path], scanner: Scanner, cluster: str | None) -> Roots:
+    artifact = scanner.artifact
+    in_artifact = [path for path in files if artifact.is_file(artifact.relative(path))]
+    candidates, errors = _candidates(root, in_artifact)
     if not candidates:
         if errors:
             return Roots([], None, [], errors)
@@ -272,7 +328,7 @@ def find_roots(
             f"no Flux objects in {root}: nothing to read as Flux would (is it a Flux repository? "
             "--root-file FILE names the root Kustomizations)"
         )
-    covered = _covered_files(root, candidates, scanner or Scanner(root))
+    covered = _covered_files(root, candidates, scanner)
     roots: list[Candidate] = []
     for index, candidate in enumerate(candidates):
         relative = PurePosixPath(candidate.document.path.relative_to(root))
@@ -304,7 +360,14 @@ def find_roots(
     _check_unique(selected, root)
     if not any(c.ref.kind == "Kustomization" for c in selected):
         raise UsageError(f"no root Flux Kustomization found in {root} (--root-file FILE names it)")
-    return Roots([c.document for c in selected], chosen, names, errors)
+    found = Roots([c.document for c in selected], chosen, names, errors)
+    # The sources the chosen cluster declares, roots or not: where the roots read from.
+    for candidate in candidates:
+        if candidate.ref.kind in SOURCE_KINDS:
+            group = cluster_of(PurePosixPath(candidate.document.path.relative_to(root)))
+            if group in (None, chosen):
+                found.sources.setdefault(candidate.ref, candidate.document.data)
+    return found
 
 
 def _check_unique(roots: list[Candidate], root: Path) -> None:

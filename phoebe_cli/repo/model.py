@@ -33,9 +33,12 @@ from phoebe_cli.repo import substitute
 from phoebe_cli.repo.builder import Builder, BuildOutput, read_cached, write_cached
 from phoebe_cli.repo.discovery import checkout_yaml_files, find_roots, find_roots_cached, is_flux_kustomization
 from phoebe_cli.repo.kustomize import Kustomize
+from phoebe_cli.repo.scan import Artifact, Scanner
+from phoebe_cli.repo.sourceignore import IgnoreProblem
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
 MASK = "***"
+SOPS_MARK = "phoebe.dev/sops"  # the annotation on a SOPS-encrypted Secret, its values masked
 CLUSTER_SCOPED = frozenset(
     {
         "Namespace",
@@ -95,6 +98,9 @@ class DeclaredKustomization:
     output: BuildOutput | None = None
     objects: list[dict[str, Any]] = field(default_factory=list)  # post-processed, as applied
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # object id -> ${VARS} left
+    # postBuild variables, and whether substitution runs: in memory only (they may hold Secret values)
+    variables: dict[str, str] = field(default_factory=dict, repr=False)
+    substitutes: bool = False
     # object id -> key -> sha256 of the value, for Secrets that are not encrypted: lets a diff tell
     # a changed value from an unchanged one without the model holding (or anyone printing) it
     secret_digests: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -137,6 +143,9 @@ class RepoModel:
     cluster: str | None = None  # the cluster read, when the checkout holds several (or names one)
     clusters: list[str] = field(default_factory=list)
     strict_substitution: bool = False  # StrictPostBuildSubstitutions: unset variables fail the build
+    # patterns of .sourceignore files and spec.ignore Flux never matches:
+    # (the source's directory, its spec.ignore, the problem)
+    ignore_problems: list[tuple[Path, str | None, IgnoreProblem]] = field(default_factory=list)
 
 
 def git_root(start: Path) -> Path:
@@ -209,7 +218,7 @@ def mask_secret(obj: dict[str, Any]) -> dict[str, Any]:
     masked.pop("sops", None)
     if _is_sops(obj):
         annotations = dict((masked.get("metadata") or {}).get("annotations") or {})
-        annotations["phoebe.dev/sops"] = "encrypted"
+        annotations[SOPS_MARK] = "encrypted"
         masked["metadata"] = {**(masked.get("metadata") or {}), "annotations": annotations}
     return masked
 
@@ -256,7 +265,7 @@ class _VariableIndex:
             ref = object_ref(obj, default_namespace)
             if kind == "ConfigMap":
                 self.configmaps[(ref.namespace, ref.name)] = {k: str(v) for k, v in (obj.get("data") or {}).items()}
-            elif _is_sops(obj):
+            elif _is_sops(obj) or _is_masked_sops(obj):
                 # Encrypted values are unknown offline: each variable stands for itself.
                 keys = list((obj.get("data") or {}).keys()) + list((obj.get("stringData") or {}).keys())
                 self.secrets[(ref.namespace, ref.name)] = {k: "${" + k + "}" for k in keys}
@@ -308,9 +317,14 @@ class _ModelLoader:
         self.root = root
         self.options = options
         self.tool = tool
-        self.builders: dict[Path, Builder] = {}
+        self.builders: dict[tuple[Path, str | None], Builder] = {}
+        self.scanners: dict[tuple[Path, str | None], Scanner] = {}
+        # problems of the ignore rules: (the source directory, its spec.ignore, the problem)
+        self.ignore_problems: list[tuple[Path, str | None, IgnoreProblem]] = []
+        self.spec_ignore: str | None = None  # the roots' source's
         self.builders_lock = threading.Lock()
-        self.built: dict[tuple[Path, str], BuildOutput] = {}  # (source directory, build key) -> output, this run
+        # (source directory, its spec.ignore, build key) -> output, this run
+        self.built: dict[tuple[Path, str, str], BuildOutput] = {}
         self.cluster_scoped: set[str] = set(CLUSTER_SCOPED)  # and the kinds of Cluster-scoped CRDs built
         self.kustomizations: dict[ObjectRef, DeclaredKustomization] = {}
         self.objects: dict[ObjectRef, DeclaredObject] = {}
@@ -323,13 +337,27 @@ class _ModelLoader:
         self.checkout_sources: set[tuple[str, str, str]] = set()  # the roots' sources: this checkout
         self.checkout_urls: set[str] = set()  # normalised URLs of this repository
 
-    def builder_for(self, directory: Path) -> Builder:
+    def builder_for(self, directory: Path, spec_ignore: str | None = None) -> Builder:
+        """The builder of one source artifact: a directory, filtered by a source's spec.ignore."""
         with self.builders_lock:  # called from the pool's threads
-            if directory not in self.builders:
-                self.builders[directory] = Builder(
-                    directory, self.tool, use_cache=self.options.use_cache, allow_remote=self.options.allow_remote
+            key = (directory, spec_ignore)
+            if key not in self.builders:
+                self.builders[key] = Builder(
+                    directory,
+                    self.tool,
+                    use_cache=self.options.use_cache,
+                    allow_remote=self.options.allow_remote,
+                    scanner=self._scanner_for(directory, spec_ignore),
                 )
-            return self.builders[directory]
+            return self.builders[key]
+
+    def _scanner_for(self, directory: Path, spec_ignore: str | None) -> Scanner:
+        key = (directory, spec_ignore)
+        if key not in self.scanners:
+            artifact, problems = Artifact.of(directory, spec_ignore)
+            self.scanners[key] = Scanner(directory, artifact)
+            self.ignore_problems.extend((directory, spec_ignore, p) for p in problems)
+        return self.scanners[key]
 
     def load(self) -> RepoModel:
         files = checkout_yaml_files(self.root)
@@ -338,9 +366,15 @@ class _ModelLoader:
             documents, yaml_errors = root_documents(self.root, self.options.roots)
         else:
             find = find_roots_cached if self.options.use_cache else find_roots
-            found = find(self.root, files, scanner=self.builder_for(self.root).scanner, cluster=self.options.cluster)
+            found = find(
+                self.root,
+                files,
+                scanner_for=lambda spec_ignore: self._scanner_for(self.root, spec_ignore),
+                cluster=self.options.cluster,
+            )
             documents, yaml_errors = found.documents, found.yaml_errors
             cluster, clusters = found.cluster, found.clusters
+            self.spec_ignore = found.spec_ignore
         strict = self.options.strict_substitution
         self.strict_substitution = strict if strict is not None else strict_substitution_in(files)
         self.tool = self.tool or Kustomize.find()
@@ -380,6 +414,7 @@ class _ModelLoader:
             cluster=cluster,
             clusters=clusters,
             strict_substitution=self.strict_substitution,
+            ignore_problems=_unique_problems(self.ignore_problems),
         )
 
     def _build_wave(self, pool: ThreadPoolExecutor, wave: list[DeclaredKustomization]) -> list[DeclaredKustomization]:
@@ -395,15 +430,17 @@ class _ModelLoader:
         # the kustomize runs in the pool, once for Kustomizations whose kustomize inputs are the
         # same (a shared component's child in every app: only their substitution differs).
         planned = [self._builder(d).without_kustomize(d.spec) for d in buildable]
-        runs: dict[tuple[Path, str], DeclaredKustomization] = {}
+        runs: dict[tuple[Path, str, str], DeclaredKustomization] = {}
         for declared, (output, key) in zip(buildable, planned, strict=True):
-            build_key = (self._builder(declared).root, key)
+            build_key = (self._builder(declared).root, str(self._spec_ignore(declared)), key)
             if output is None and build_key not in self.built:
                 runs.setdefault(build_key, declared)
         for build_key, output in zip(runs, pool.map(self._build, runs.values()), strict=True):
             self.built[build_key] = output
         outputs = [
-            output if output is not None else self.built[(self._builder(declared).root, key)]
+            output
+            if output is not None
+            else self.built[(self._builder(declared).root, str(self._spec_ignore(declared)), key)]
             for declared, (output, key) in zip(buildable, planned, strict=True)
         ]
         for declared, output in zip(buildable, outputs, strict=True):
@@ -420,12 +457,23 @@ class _ModelLoader:
         for declared in buildable:
             _post_process(declared, self.variables, strict=self.strict_substitution)
             _check_namespaces(declared, self.cluster_scoped)
+            # substituteFrom reads what is applied (substituted), not what was built
+            self.index.add(_as_applied(declared), declared.ref.namespace)
             children.extend(self._record(declared))
         return children
 
     def _builder(self, declared: DeclaredKustomization) -> Builder:
         assert declared.source_dir is not None
-        return self.builder_for(declared.source_dir)
+        return self.builder_for(declared.source_dir, self._spec_ignore(declared))
+
+    def _spec_ignore(self, declared: DeclaredKustomization) -> str | None:
+        """The spec.ignore of the source a Kustomization reads (as declared, when it is)."""
+        key = _source_key(declared.obj)
+        source = self.objects.get(ObjectRef(*key))
+        if source is not None:
+            ignore = (source.obj.get("spec") or {}).get("ignore")
+            return ignore if isinstance(ignore, str) else None
+        return self.spec_ignore if key in self.checkout_sources else None
 
     def _build(self, declared: DeclaredKustomization) -> BuildOutput:
         return self._builder(declared).build(declared.spec)
@@ -481,6 +529,20 @@ def _source_key(obj: Mapping[str, Any]) -> tuple[str, str, str]:
     ref = spec.get("sourceRef") or {}
     namespace = str(ref.get("namespace") or (obj.get("metadata") or {}).get("namespace") or "")
     return (str(ref.get("kind", "")), namespace, str(ref.get("name", "")))
+
+
+def _unique_problems(
+    problems: list[tuple[Path, str | None, IgnoreProblem]],
+) -> list[tuple[Path, str | None, IgnoreProblem]]:
+    """Each problem once: a .sourceignore's under every spec.ignore it was read with, once."""
+    seen: set[tuple[Path, str | None, IgnoreProblem]] = set()
+    unique = []
+    for directory, spec_ignore, problem in problems:
+        key = (directory, spec_ignore if problem.file == "spec.ignore" else None, problem)
+        if key not in seen:
+            seen.add(key)
+            unique.append((directory, spec_ignore, problem))
+    return unique
 
 
 def normalise_url(url: str) -> str:
@@ -567,6 +629,7 @@ def _post_process(
             return
     always = post_build is not None and substitute.substitute_always(declared.obj)
     substitutes = post_build is not None and (bool(variables) or always)
+    declared.variables, declared.substitutes = variables, substitutes
     # Substituting is the costly part of a run whose builds all come from the cache: its result
     # is cached too, keyed by the build and everything the substitution reads.
     key = _post_process_key(declared, output, variables, strict) if substitutes and output.key else ""
@@ -583,9 +646,11 @@ def _post_process(
     failed = ""
     for built in output.objects:
         obj = built
-        # What Flux silently replaces with "": referenced, set by nobody, no default.
-        unset = substitute.unset_variables(obj, variables) if substitutes and not _is_sops(obj) else []
-        if post_build is not None and not _is_sops(obj):
+        # What Flux silently replaces with "": referenced, set by nobody, no default. A SOPS object
+        # is decrypted, then substituted like any other: offline its values stay encrypted (they
+        # hold no ${...}), its name and labels are substituted.
+        unset = substitute.unset_variables(obj, variables) if substitutes else []
+        if post_build is not None:
             try:
                 obj = substitute.substitute_object(obj, variables, always=always, strict=strict)
             except substitute.SubstitutionError as error:
@@ -606,6 +671,28 @@ def _post_process(
     if key:
         cached_entry = {"objects": processed, "unresolved": declared.unresolved, "failed": failed}
         write_cached(key, {**cached_entry, "secretDigests": declared.secret_digests})
+
+
+def _as_applied(declared: DeclaredKustomization) -> list[dict[str, Any]]:
+    """The ConfigMaps and Secrets a Kustomization applies, as substituteFrom reads them on the
+    cluster: substituted; a plain Secret's values are the real ones (the model's are masked)."""
+    if declared.state == BuildState.FAILED or declared.output is None:
+        return []
+    applied = [o for o in declared.objects if o.get("kind") == "ConfigMap" or _is_masked_sops(o)]
+    for raw in declared.output.objects:
+        if raw.get("kind") != "Secret" or _is_sops(raw):
+            continue
+        try:
+            applied.append(
+                substitute.substitute_object(raw, declared.variables, always=True) if declared.substitutes else raw
+            )
+        except substitute.SubstitutionError:
+            continue
+    return applied
+
+
+def _is_masked_sops(obj: Mapping[str, Any]) -> bool:
+    return obj.get("kind") == "Secret" and bool(((obj.get("metadata") or {}).get("annotations") or {}).get(SOPS_MARK))
 
 
 def _cluster_scoped_kinds(objects: Iterable[dict[str, Any]]) -> set[str]:

@@ -5,6 +5,9 @@ would list: every YAML file below it and every sub-directory with a kustomizatio
 recursively, every local file and directory that file points at (resources, components, patches,
 generators' files, replacements ...). Remote references (URLs, Git) are collected, not followed.
 
+Files are looked for in the source's artifact (``Artifact``): what source-controller would pack,
+after its ignore rules — a file Flux never sees is missing here too.
+
 It serves two purposes: a build can run on a private copy of just these files (so builds are
 isolated and can run in parallel), and the hash of these files is the build's cache key.
 """
@@ -13,10 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phoebe_cli.repo.sourceignore import IgnoreProblem, SourceIgnore
 from phoebe_cli.repo.yamlio import YamlError, load_documents
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -39,21 +44,21 @@ def kustomization_file(directory: Path) -> Path | None:
 
 @dataclass
 class Closure:
-    """The files a build reads, relative to the repository root."""
+    """The files a build reads: posix paths relative to the repository root."""
 
     root: Path
-    files: set[Path] = field(default_factory=set)  # relative paths
-    directories: set[Path] = field(default_factory=set)  # relative dirs whose kustomization was read
+    files: set[str] = field(default_factory=set)
+    directories: set[str] = field(default_factory=set)  # directories whose kustomization was read
     remote: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)  # local references that do not exist
+    missing: list[str] = field(default_factory=list)  # local references that are not in the artifact
     problems: list[str] = field(default_factory=list)  # kustomization files that do not parse
 
-    def digest(self, hashes: dict[Path, bytes] | None = None) -> str:
+    def digest(self, hashes: dict[str, bytes] | None = None) -> str:
         """A hash of every file's path and content (``hashes``: file hashes already computed)."""
         known = {} if hashes is None else hashes
         hasher = hashlib.sha256()
         for relative in sorted(self.files):
-            hasher.update(str(relative).encode() + b"\0")
+            hasher.update(relative.encode() + b"\0")
             file_hash = known.get(relative)
             if file_hash is None:
                 try:
@@ -67,63 +72,95 @@ class Closure:
         return hasher.hexdigest()
 
 
-class Scanner:
-    """Closures of one checkout. Shared directories (components, common bases) are read once:
-    parsed kustomization files, resolved paths and file hashes are remembered (one run, one
-    checkout; the dicts are only ever filled with the same values, so threads may share them)."""
+class Artifact:
+    """The checkout as source-controller packs it into an artifact: the files its ignore rules keep
+    (``sourceignore``), regular files only — no symlink, nothing outside the root. A build sees
+    these and nothing else: a path that leaves them is missing, as it is for kustomize-controller."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, files: Iterable[str]) -> None:
         self.root = root.resolve()
-        self.file_hashes: dict[Path, bytes] = {}
-        self._relatives: dict[str, Path | None] = {}
-        self._reals: dict[str, str] = {}
-        self._specs: dict[Path, tuple[Path | None, dict[str, Any], str | None]] = {}
+        self.files = frozenset(files)
+        self.children: dict[str, dict[str, bool]] = {"": {}}  # directory -> {name: is a directory}
+        for file in self.files:
+            parent = ""
+            parts = file.split("/")
+            for index, name in enumerate(parts):
+                is_dir = index < len(parts) - 1
+                entries = self.children.setdefault(parent, {})
+                entries[name] = entries.get(name, False) or is_dir
+                parent = f"{parent}/{name}" if parent else name
+        self._root_prefix = str(self.root) + os.sep
+
+    @classmethod
+    def of(cls, root: Path, spec_ignore: str | None = None) -> tuple[Artifact, list[IgnoreProblem]]:
+        """The artifact a GitRepository with ``spec.ignore`` makes of the checkout at ``root``."""
+        ignore = SourceIgnore.for_checkout(root, spec_ignore)
+        return cls(root, ignore.included_files()), ignore.problems
+
+    def relative(self, path: Path | str) -> str | None:
+        """``path`` (absolute, or relative to the root) as a posix path relative to the root,
+        resolved lexically as kustomize resolves it inside the artifact; None when it leaves it."""
+        text = os.path.normpath(os.path.join(self.root, path))
+        if text == str(self.root):
+            return ""
+        if not text.startswith(self._root_prefix):
+            return None
+        return text[len(self._root_prefix) :].replace(os.sep, "/")
+
+    def is_file(self, relative: str | None) -> bool:
+        return relative is not None and relative in self.files
+
+    def is_dir(self, relative: str | None) -> bool:
+        return relative is not None and relative in self.children
+
+    def entries(self, relative: str) -> list[tuple[str, bool]]:
+        """A directory's names and whether each is a directory, in byte order (as Go walks)."""
+        return sorted(self.children.get(relative, {}).items(), key=lambda item: item[0].encode())
+
+    def kustomization_file(self, relative: str) -> str | None:
+        for name in KUSTOMIZATION_FILES:
+            candidate = f"{relative}/{name}" if relative else name
+            if candidate in self.files:
+                return candidate
+        return None
+
+
+class Scanner:
+    """Closures of one artifact. Shared directories (components, common bases) are read once:
+    parsed kustomization files are remembered, and file hashes (one run, one checkout; the dicts
+    are only ever filled with the same values, so threads may share them)."""
+
+    def __init__(self, root: Path, artifact: Artifact | None = None) -> None:
+        self.root = root.resolve()
+        self.artifact = artifact if artifact is not None else Artifact.of(self.root)[0]
+        self.file_hashes: dict[str, bytes] = {}
+        self._specs: dict[str, tuple[str | None, dict[str, Any], str | None]] = {}
 
     def digest(self, closure: Closure) -> str:
         return closure.digest(self.file_hashes)
 
     def closure(self, directory: Path, extra_components: list[str] | None = None) -> Closure:
         closure = Closure(self.root)
-        directory = Path(self._realpath(str(directory)))
-        self._directory(directory, closure, generated_ok=True)
+        relative = self.artifact.relative(directory)
+        if relative is None:
+            return closure
+        self._directory(relative, closure, generated_ok=True)
         for component in extra_components or []:
             if is_remote(component):
                 closure.remote.append(component)
             else:
-                self._reference(directory, component, closure)
+                self._reference(relative, component, closure)
         return closure
 
-    def _realpath(self, path: str) -> str:
-        """os.path.realpath with the directories' answers remembered: one lstat per new path."""
-        path = os.path.normpath(path)
-        known = self._reals.get(path)
-        if known is not None:
-            return known
-        parent, name = os.path.split(path)
-        if not name or parent == path:
-            real = path
-        else:
-            candidate = os.path.join(self._realpath(parent), name)
-            real = os.path.realpath(candidate) if os.path.islink(candidate) else candidate
-        self._reals[path] = real
-        return real
-
-    def _relative(self, path: Path) -> Path | None:
-        key = str(path)
-        if key not in self._relatives:
-            real = Path(self._realpath(key))
-            self._relatives[key] = real.relative_to(self.root) if real.is_relative_to(self.root) else None
-        return self._relatives[key]  # None: outside the repository, Flux could not read it either
-
-    def _spec(self, directory: Path) -> tuple[Path | None, dict[str, Any], str | None]:
+    def _spec(self, directory: str) -> tuple[str | None, dict[str, Any], str | None]:
         """The directory's kustomization file, its content, and why it could not be read."""
         if directory not in self._specs:
-            kfile = kustomization_file(directory)
+            kfile = self.artifact.kustomization_file(directory)
             spec: dict[str, Any] = {}
             problem = None
             if kfile is not None:
                 try:
-                    documents = load_documents(kfile)
+                    documents = load_documents(self.root / kfile)
                     if documents and isinstance(documents[0].data, dict):
                         spec = documents[0].data
                 except YamlError as error:
@@ -131,58 +168,55 @@ class Scanner:
             self._specs[directory] = (kfile, spec, problem)
         return self._specs[directory]
 
-    def _add_file(self, path: Path, closure: Closure) -> None:
-        relative = self._relative(path)
-        if relative is not None:
-            closure.files.add(relative)
-
-    def _directory(self, directory: Path, closure: Closure, *, generated_ok: bool) -> None:
-        relative = self._relative(directory)
-        if relative is None or relative in closure.directories:
+    def _directory(self, directory: str, closure: Closure, *, generated_ok: bool) -> None:
+        if directory in closure.directories:
             return
-        closure.directories.add(relative)
+        closure.directories.add(directory)
         kfile, spec, problem = self._spec(directory)
         if kfile is None:
             if generated_ok:
                 self._generated(directory, closure)
             return
-        self._add_file(kfile, closure)
+        closure.files.add(kfile)
         if problem is not None:
             closure.problems.append(problem)
             return
         self._kustomization(directory, spec, closure)
 
-    def _generated(self, directory: Path, closure: Closure) -> None:
-        """What Flux's generator lists when a directory has no kustomization file."""
-        for entry in sorted(directory.iterdir()):
-            if entry.name.startswith(".") and entry.is_dir():
-                continue
-            if entry.is_dir():
-                if kustomization_file(entry) is not None:
-                    self._directory(entry, closure, generated_ok=False)
+    def _generated(self, directory: str, closure: Closure) -> None:
+        """What Flux's generator lists when a directory has no kustomization file: every YAML file
+        below it, and the sub-directories that have one (not descending into those)."""
+        prefix = f"{directory}/" if directory else ""
+        for name, is_dir in self.artifact.entries(directory):
+            path = prefix + name
+            if is_dir:
+                if self.artifact.kustomization_file(path) is not None:
+                    self._directory(path, closure, generated_ok=False)
                 else:
-                    self._generated(entry, closure)
-            elif entry.suffix in (".yaml", ".yml"):
-                self._add_file(entry, closure)
+                    self._generated(path, closure)
+            elif name.endswith((".yaml", ".yml")):
+                closure.files.add(path)
 
-    def _reference(self, base: Path, reference: str, closure: Closure) -> None:
+    def _reference(self, base: str, reference: str, closure: Closure) -> None:
         if is_remote(reference):
             closure.remote.append(reference)
             return
-        target = Path(self._realpath(os.path.join(base, reference)))
-        if target.is_dir():
+        target = self.artifact.relative(os.path.join(base, reference))
+        if self.artifact.is_dir(target):
+            assert target is not None
             self._directory(target, closure, generated_ok=False)
-        elif target.is_file():
-            self._add_file(target, closure)
+        elif self.artifact.is_file(target):
+            assert target is not None
+            closure.files.add(target)
         else:
-            closure.missing.append(str(self._relative(target) or reference))
+            closure.missing.append(target if target is not None else reference)
 
-    def _file_reference(self, base: Path, reference: str, closure: Closure) -> None:
+    def _file_reference(self, base: str, reference: str, closure: Closure) -> None:
         """A generator's file source: "path" or "key=path"."""
         path = reference.split("=", 1)[1] if "=" in reference else reference
         self._reference(base, path, closure)
 
-    def _kustomization(self, directory: Path, spec: dict[str, Any], closure: Closure) -> None:
+    def _kustomization(self, directory: str, spec: dict[str, Any], closure: Closure) -> None:
         for key in ("resources", "bases", "components", "crds", "configurations"):
             for entry in _strings(spec.get(key)):
                 self._reference(directory, entry, closure)
@@ -211,10 +245,9 @@ class Scanner:
         helm = spec.get("helmGlobals")
         if spec.get("helmCharts") is not None:
             home = helm.get("chartHome", "charts") if isinstance(helm, dict) else "charts"
-            if (directory / home).is_dir():
-                for path in (directory / home).rglob("*"):
-                    if path.is_file():
-                        self._add_file(path, closure)
+            chart_home = self.artifact.relative(os.path.join(directory, home))
+            if chart_home is not None and self.artifact.is_dir(chart_home):
+                closure.files.update(f for f in self.artifact.files if f.startswith(chart_home + "/"))
 
 
 def _strings(value: Any) -> list[str]:

@@ -181,7 +181,8 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, stric
     where = _Where(model)
     read = _read_by_flux(model)
     for error in model.yaml_errors:
-        yield _yaml_finding(model, error, read, strict)
+        # A file with Flux objects in it that does not parse: with no roots at all, it must be theirs.
+        yield _yaml_finding(model, error, read if model.roots else {error.path}, strict)
     reported = {error.path.resolve() for error in model.yaml_errors}
     known_good = _KnownGood(model.root) if use_cache else None
     for path in all_yaml:
@@ -226,6 +227,21 @@ def _findings(model: RepoModel, all_yaml: Iterable[Path], use_cache: bool, stric
         yield Finding(ERROR, "cycle", f"dependency cycle: {chain}", file, line, cycle[0])
 
     yield from _overlap_findings(model, strict, where)
+    yield from _ignore_findings(model, where)
+
+
+def _ignore_findings(model: RepoModel, where: _Where) -> Iterator[Finding]:
+    """Ignore patterns source-controller silently never matches (a bad glob, `a/b**` ...)."""
+    for directory, spec_ignore, problem in model.ignore_problems:
+        if problem.file == "spec.ignore":
+            sources = [d for d in model.objects.values() if (d.obj.get("spec") or {}).get("ignore") == spec_ignore]
+            file, line = where(sources[0]) if sources else (None, None)
+            subject = f"{sources[0].ref} spec.ignore" if sources else "spec.ignore"
+            yield Finding(WARNING, "ignore", f"{subject} line {problem.line}: {problem.message}", file, line)
+            continue
+        path = directory / problem.file
+        relative = path.relative_to(model.root) if path.is_relative_to(model.root) else path
+        yield Finding(WARNING, "ignore", problem.message, relative, problem.line or None)
 
 
 def _overlap_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[Finding]:

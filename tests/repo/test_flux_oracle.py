@@ -84,21 +84,12 @@ CASES = [
         "component-children",
         ("flux-system/cluster-apps",),
         5,
-        model_xfail=(
-            "discovery: the component's ks.yaml is reached only through a Flux Kustomization's "
-            "spec.components, which the scanner's closure of spec.path leaves out, so `${APP}-db` "
-            "(a template, never applied as written) is taken for a root and built"
-        ),
     ),
     Case("target-namespace", ("flux-system/cluster-apps",), 3),
     Case(
         "chained-substitution",
         ("flux-system/cluster-apps",),
         3,
-        oracle_xfail=(
-            "model: substituteFrom reads a ConfigMap as its parent built it, before the parent's "
-            "substitution; the controller reads the applied one (DOMAIN: home.example.org)"
-        ),
     ),
     Case("common-metadata", ("flux-system/cluster-apps",), 3),
     Case("child-patches", ("flux-system/cluster-apps",), 3),
@@ -106,10 +97,6 @@ CASES = [
         "sops",
         ("flux-system/cluster-meta", "flux-system/cluster-apps"),
         3,
-        oracle_xfail=(
-            "model: a SOPS-encrypted object is not substituted at all; the controller decrypts it "
-            "and then substitutes it like any other (Secret `${APP}-secret` is `echo-secret`)"
-        ),
     ),
     Case("substitute-disabled", ("flux-system/tools",), 1),
     Case("remote-base", ("flux-system/cluster-apps",), 3, skipped=(("kube-system/snapshot-controller", REMOTE),)),
