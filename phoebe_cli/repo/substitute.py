@@ -32,12 +32,8 @@ from typing import Any
 
 import yaml
 
-try:  # libyaml's emitter is the one go-yaml v2 was ported from: same scalar styles, same line folding
-    from yaml import CSafeDumper as _BaseDumper
-    from yaml import CSafeLoader as _BaseLoader
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeDumper as _BaseDumper  # type: ignore[assignment]
-    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+from phoebe_cli.repo.goyaml import V2Dumper as _Dumper
+from phoebe_cli.repo.goyaml import V2Loader as _Loader
 
 __all__ = [
     "DISABLED_VALUE",
@@ -906,131 +902,10 @@ _LOOSE_REFERENCE = re.compile(r"\$\{#?(\w+)")
 
 
 # The YAML side. Go writes the object with go-yaml v2 (sigs.k8s.io/yaml JSONToYAML) and reads the result back
-# with it (YAMLToJSON); PyYAML is made to agree with go-yaml where it matters here:
-# * multi-line strings are literal blocks (PyYAML would single-quote them, and a substituted quote would break);
-# * plain scalars resolve as go-yaml v2 resolves them (resolve.go): `y`/`n`/`on`/`off` are booleans, `1e3` and
-#   `08` are floats, `0o17` an int, `1:30` and dates stay strings, `=` is a string; the dumper quotes by the same
-#   rules, so a round trip keeps every value's type;
-# * a tag go-yaml does not know (`!foo x`) is ignored instead of being an error.
-
-_TAG = "tag:yaml.org,2002:"
-_STR_TAG, _BOOL_TAG, _INT_TAG, _FLOAT_TAG, _NULL_TAG, _MERGE_TAG = (
-    _TAG + name for name in ("str", "bool", "int", "float", "null", "merge")
-)
-_GO_SPECIAL: dict[str, tuple[str, Any]] = {
-    **dict.fromkeys(("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), (_BOOL_TAG, True)),
-    **dict.fromkeys(("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), (_BOOL_TAG, False)),
-    **dict.fromkeys(("", "~", "null", "Null", "NULL"), (_NULL_TAG, None)),
-    **dict.fromkeys((".nan", ".NaN", ".NAN"), (_FLOAT_TAG, float("nan"))),
-    **dict.fromkeys((".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF"), (_FLOAT_TAG, float("inf"))),
-    **dict.fromkeys(("-.inf", "-.Inf", "-.INF"), (_FLOAT_TAG, float("-inf"))),
-    "<<": (_MERGE_TAG, "<<"),
-}
-_GO_HINTS = frozenset("+-0123456789yYnNtTfFoO~.")
-_GO_INT = re.compile(r"([-+]?)(?:0[xX]([0-9a-fA-F]+)|0[bB]([01]+)|0[oO]?([0-7]+)|([1-9][0-9]*|0))")
-_GO_FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?")
-_GO_DOT_FLOAT = re.compile(r"\.[0-9]+(?:[eE][-+]?[0-9]+)?")
-_GO_BINARY = re.compile(r"[-+]?[01]+")
-_UINT64 = 1 << 64
-
-
-def _go_int(plain: str) -> int | None:
-    """strconv.ParseInt(plain, 0, 64), then ParseUint: None when neither takes it."""
-    match = _GO_INT.fullmatch(plain)
-    if match is None:
-        return None
-    sign, hexa, binary, octal, decimal = match.groups()
-    if hexa is not None:
-        value = int(hexa, 16)
-    elif binary is not None:
-        value = int(binary, 2)
-    elif octal is not None:
-        value = int(octal, 8)
-    else:
-        value = int(decimal)
-    if sign == "-":
-        value = -value
-    if -_INT64 <= value < _INT64 or (not sign and 0 <= value < _UINT64):
-        return value
-    return None
-
-
-def _go_float(text: str) -> float | None:
-    value = float(text)
-    return None if value in (float("inf"), float("-inf")) else value  # strconv.ParseFloat: out of range
-
-
-def _go_resolve(value: str) -> tuple[str, Any]:
-    """go-yaml v2's resolve() for a plain scalar: its tag and value (a timestamp stays a string, as in Go)."""
-    if value == "" or value[0] not in _GO_HINTS:
-        return _GO_SPECIAL.get(value, (_STR_TAG, value))
-    if (special := _GO_SPECIAL.get(value)) is not None:
-        return special
-    if value[0] == ".":
-        if _GO_DOT_FLOAT.fullmatch(value) and (number := _go_float(value)) is not None:
-            return _FLOAT_TAG, number
-    elif value[0] in "+-0123456789":
-        plain = value.replace("_", "")
-        if (integer := _go_int(plain)) is not None:
-            return _INT_TAG, integer
-        if _GO_FLOAT.fullmatch(plain) and (number := _go_float(plain)) is not None:
-            return _FLOAT_TAG, number
-        for prefix, sign in (("0b", ""), ("-0b", "-")):
-            rest = plain[len(prefix) :]
-            if plain.startswith(prefix) and _GO_BINARY.fullmatch(sign + rest):
-                integer = int(sign + rest, 2)
-                if -_INT64 <= integer < _INT64:
-                    return _INT_TAG, integer
-    return _STR_TAG, value
-
-
-_base_resolve: Callable[[Any, type[yaml.Node], Any, Any], Any] = yaml.resolver.BaseResolver.resolve
-
-
-def _resolve(self: Any, kind: type[yaml.Node], value: Any, implicit: Any) -> str:
-    if kind is yaml.ScalarNode:
-        if implicit[0]:
-            return _go_resolve(value)[0]
-        implicit = (False, implicit[1])
-    return str(_base_resolve(self, kind, value, implicit))
-
-
-class _Dumper(_BaseDumper):
-    resolve = _resolve
-
-
-class _Loader(_BaseLoader):
-    resolve = _resolve
-
-
-def _represent_str(dumper: _Dumper, data: str) -> yaml.ScalarNode:
-    if "\n" in data:
-        return dumper.represent_scalar(_STR_TAG, data, style="|")
-    return dumper.represent_str(data)
-
-
-def _construct_resolved(loader: _Loader, node: yaml.ScalarNode) -> Any:
-    value = loader.construct_scalar(node)
-    tag, resolved = _go_resolve(value)
-    if tag == node.tag:
-        return resolved
-    if tag == _INT_TAG and node.tag == _FLOAT_TAG:  # an explicit !!float 3
-        return float(resolved)
-    return value
-
-
-def _construct_unknown(loader: _Loader, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        return loader.construct_mapping(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return loader.construct_sequence(node, deep=True)
-    return loader.construct_scalar(node)  # type: ignore[arg-type]
-
-
-_Dumper.add_representer(str, _represent_str)
-for _tag in (_BOOL_TAG, _INT_TAG, _FLOAT_TAG):
-    _Loader.add_constructor(_tag, _construct_resolved)
-_Loader.add_constructor(None, _construct_unknown)
+# with it (YAMLToJSON); goyaml.py's V2Dumper and V2Loader make PyYAML agree with go-yaml where it matters here:
+# multi-line strings are literal blocks (PyYAML would single-quote them, and a substituted quote would break),
+# plain scalars resolve as go-yaml v2 resolves them and the dumper quotes by the same rules (a round trip keeps
+# every value's type), a tag go-yaml does not know (`!foo x`) is ignored instead of being an error.
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

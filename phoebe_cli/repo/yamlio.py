@@ -1,7 +1,8 @@
 """Reading YAML files of a checkout: every document, its first line, and clear errors.
 
-Anchors, aliases, comments and multi-document files are plain PyYAML; what is added is the line
-each document starts on (for findings with file and line) and one error type.
+A file is read as kustomize reads it and each document holds what Flux would apply for it (the rules, from
+Go's yaml.v3, kyaml and sigs.k8s.io/yaml, are in goyaml.py); what Go refuses is one ``YamlError`` naming the
+file and the line.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import yaml
 
-_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from phoebe_cli.repo.goyaml import GoYamlError, check_file, read_file, read_output
 
 
 class YamlError(Exception):
@@ -31,53 +32,47 @@ class Document:
 
 
 def load_documents(path: Path) -> list[Document]:
-    """Every non-empty document of a YAML file, with the line it starts on."""
-    return parse_documents(_read(path), path)
+    """Every document of a YAML file kustomize would read (null, {} and [] ones are left out), with its line."""
+    text, utf16 = _read(path)
+    return _parse(text, path, utf16)
 
 
-def _invalid(path: Path, exc: yaml.YAMLError) -> YamlError:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return YamlError(path, mark.line + 1 if mark is not None else None, f"not valid YAML: {problem}")
+def _invalid(path: Path, error: GoYamlError) -> YamlError:
+    return YamlError(path, error.line, f"not valid YAML: {error.problem}")
 
 
-def _read(path: Path) -> str:
+def _read(path: Path) -> tuple[str, bool]:
+    """The text, and whether it was UTF-16 (with a byte-order mark, as yaml.v3 reads it)."""
     try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise YamlError(path, None, f"cannot be read: {exc}") from exc
+    try:
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return data.decode("utf-16"), True
+        return data.decode(), False
+    except UnicodeDecodeError as exc:
         raise YamlError(path, None, f"cannot be read: {exc}") from exc
 
 
 def parse_documents(text: str, path: Path) -> list[Document]:
-    """One pass: compose each document's node (for its line), then construct it."""
-    loader = _Loader(text)
-    documents = []
+    return _parse(text, path, False)
+
+
+def _parse(text: str, path: Path, utf16: bool) -> list[Document]:
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                continue
-            value = loader.construct_document(node)
-            if value is not None:
-                documents.append(Document(value, path, node.start_mark.line + 1))
-    except yaml.YAMLError as exc:
-        raise _invalid(path, exc) from exc
-    finally:
-        loader.dispose()
-    return documents
+        return [Document(value, path, line) for value, line in read_file(text, one_piece=utf16)]
+    except GoYamlError as error:
+        raise _invalid(path, error) from error
 
 
 def check_syntax(path: Path) -> None:
-    """Raise YamlError when a file is not YAML; nothing is constructed (a file nobody reads as
-    objects only needs to parse, and composing alone is the C parser's work: several times faster)."""
-    loader = _Loader(_read(path))
+    """Raise YamlError when kustomize would refuse the file."""
+    text, utf16 = _read(path)
     try:
-        while loader.check_node():
-            loader.get_node()
-    except yaml.YAMLError as exc:
-        raise _invalid(path, exc) from exc
-    finally:
-        loader.dispose()
+        check_file(text, one_piece=utf16)
+    except GoYamlError as error:
+        raise _invalid(path, error) from error
 
 
 def dump_documents(objects: list[dict[str, Any]]) -> str:
@@ -86,4 +81,5 @@ def dump_documents(objects: list[dict[str, Any]]) -> str:
 
 
 def load_text(text: str) -> list[Any]:
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if doc is not None]  # a safe loader
+    """kustomize's output, document by document, as Flux reads it; GoYamlError (a yaml.YAMLError) if Go refuses it."""
+    return read_output(text)
