@@ -70,6 +70,80 @@ CLUSTER_SCOPED = frozenset(
         "MutatingAdmissionPolicyBinding",
         "VolumeSnapshotContent",
         "CSINode",
+        "CiliumBGPAdvertisement",
+        "CiliumBGPPeerConfig",
+        "CiliumBGPClusterConfig",
+        "CiliumBGPNodeConfig",
+        "CiliumBGPNodeConfigOverride",
+        "CiliumBGPPeeringPolicy",
+        "CiliumEgressGatewayPolicy",
+        "CiliumNode",
+        "CiliumIdentity",
+        "NodeFeatureRule",
+        "DeviceClass",
+        "VolumeAttributesClass",
+        "ClusterPolicyReport",
+        "ClusterGenerator",
+        "ClusterPushSecret",
+        "ClusterComplianceReport",
+        "ClusterTask",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+    }
+)
+NAMESPACED = frozenset(
+    {
+        "ConfigMap",
+        "Secret",
+        "Service",
+        "ServiceAccount",
+        "Endpoints",
+        "EndpointSlice",
+        "Pod",
+        "PodTemplate",
+        "ReplicationController",
+        "PersistentVolumeClaim",
+        "LimitRange",
+        "ResourceQuota",
+        "Event",
+        "Deployment",
+        "StatefulSet",
+        "DaemonSet",
+        "ReplicaSet",
+        "ControllerRevision",
+        "Job",
+        "CronJob",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Ingress",
+        "NetworkPolicy",
+        "Role",
+        "RoleBinding",
+        "Lease",
+        "CSIStorageCapacity",
+        "ExternalSecret",
+        "SecretStore",
+        "PushSecret",
+        "Certificate",
+        "CertificateRequest",
+        "Issuer",
+        "ServiceMonitor",
+        "PodMonitor",
+        "PrometheusRule",
+        "Probe",
+        "HTTPRoute",
+        "GRPCRoute",
+        "TCPRoute",
+        "TLSRoute",
+        "UDPRoute",
+        "Gateway",
+        "ReferenceGrant",
+        "CiliumNetworkPolicy",
+        "VolumeSnapshot",
+        "ReplicationSource",
+        "ReplicationDestination",
+        "DNSEndpoint",
+        "ScheduledBackup",
     }
 )
 
@@ -98,6 +172,11 @@ class DeclaredKustomization:
     output: BuildOutput | None = None
     objects: list[dict[str, Any]] = field(default_factory=list)  # post-processed, as applied
     unresolved: dict[str, list[str]] = field(default_factory=dict)  # object id -> ${VARS} left
+    # objects without a namespace whose kind phoebe cannot place (Kind/name): namespaced or not?
+    unknown_scope: list[str] = field(default_factory=list)
+    # substituteFrom sources (Kind/name) the checkout does not declare: made outside it (at
+    # bootstrap, by an ExternalSecret ...); offline their variables are unknown
+    unknown_sources: list[str] = field(default_factory=list)
     # postBuild variables, and whether substitution runs: in memory only (they may hold Secret values)
     variables: dict[str, str] = field(default_factory=dict, repr=False)
     substitutes: bool = False
@@ -325,7 +404,7 @@ class _ModelLoader:
         self.builders_lock = threading.Lock()
         # (source directory, its spec.ignore, build key) -> output, this run
         self.built: dict[tuple[Path, str, str], BuildOutput] = {}
-        self.cluster_scoped: set[str] = set(CLUSTER_SCOPED)  # and the kinds of Cluster-scoped CRDs built
+        self.scopes = _Scopes()
         self.kustomizations: dict[ObjectRef, DeclaredKustomization] = {}
         self.objects: dict[ObjectRef, DeclaredObject] = {}
         self.applied_by: dict[str, list[ObjectRef]] = {}  # inventory id -> the Kustomizations applying it
@@ -452,11 +531,11 @@ class _ModelLoader:
                 declared.message = "remote resource, not built offline: " + ", ".join(output.remote)
             self.index.add(output.objects, declared.ref.namespace)
         for output in outputs:
-            self.cluster_scoped.update(_cluster_scoped_kinds(output.objects))
+            self.scopes.learn(output.objects)
         children: list[DeclaredKustomization] = []
         for declared in buildable:
             _post_process(declared, self.variables, strict=self.strict_substitution)
-            _check_namespaces(declared, self.cluster_scoped)
+            _check_namespaces(declared, self.scopes)
             # substituteFrom reads what is applied (substituted), not what was built
             self.index.add(_as_applied(declared), declared.ref.namespace)
             children.extend(self._record(declared))
@@ -622,26 +701,23 @@ def _post_process(
     variables: dict[str, str] = {}
     post_build = spec.get("postBuild")
     if post_build is not None:
+        lookup = index.lookup(declared.ref.namespace)
+        if isinstance(index, _VariableIndex):
+            lookup = _unknown_as_empty(lookup, declared.unknown_sources)
         try:
-            variables = substitute.collect_variables(declared.obj, index.lookup(declared.ref.namespace))
+            variables = substitute.collect_variables(declared.obj, lookup)
         except substitute.SubstitutionError as error:
             declared.state, declared.message = BuildState.FAILED, f"post build failed: {error}"
             return
     always = post_build is not None and substitute.substitute_always(declared.obj)
-    substitutes = post_build is not None and (bool(variables) or always)
+    # A source the checkout does not declare holds variables on the cluster: substitution runs
+    substitutes = post_build is not None and (bool(variables) or always or bool(declared.unknown_sources))
     declared.variables, declared.substitutes = variables, substitutes
     # Substituting is the costly part of a run whose builds all come from the cache: its result
     # is cached too, keyed by the build and everything the substitution reads.
     key = _post_process_key(declared, output, variables, strict) if substitutes and output.key else ""
-    if key:
-        cached = read_cached(key)
-        if isinstance(cached, dict) and isinstance(cached.get("objects"), list):
-            declared.objects = cached["objects"]
-            declared.unresolved = dict(cached.get("unresolved") or {})
-            declared.secret_digests = dict(cached.get("secretDigests") or {})
-            if cached.get("failed"):
-                declared.state, declared.message = BuildState.FAILED, str(cached["failed"])
-            return
+    if key and _from_cache(declared, key):
+        return
     processed = []
     failed = ""
     for built in output.objects:
@@ -650,9 +726,13 @@ def _post_process(
         # is decrypted, then substituted like any other: offline its values stay encrypted (they
         # hold no ${...}), its name and labels are substituted.
         unset = substitute.unset_variables(obj, variables) if substitutes else []
+        known = variables
+        if unset and declared.unknown_sources:
+            # They may come from the source not in the checkout: unknown, left as written.
+            known, unset = {**variables, **{name: "${" + name + "}" for name in unset}}, []
         if post_build is not None:
             try:
-                obj = substitute.substitute_object(obj, variables, always=always, strict=strict)
+                obj = substitute.substitute_object(obj, known, always=always or substitutes, strict=strict)
             except substitute.SubstitutionError as error:
                 meta = obj.get("metadata") or {}
                 failed = f"post build failed for '{obj.get('kind')}/{meta.get('name')}': {error}"
@@ -669,8 +749,41 @@ def _post_process(
         processed = []
     declared.objects = processed
     if key:
-        cached_entry = {"objects": processed, "unresolved": declared.unresolved, "failed": failed}
+        cached_entry = {
+            "objects": processed,
+            "unresolved": declared.unresolved,
+            "failed": failed,
+            "unknownSources": declared.unknown_sources,
+        }
         write_cached(key, {**cached_entry, "secretDigests": declared.secret_digests})
+
+
+def _from_cache(declared: DeclaredKustomization, key: str) -> bool:
+    """A post-processed Kustomization from the cache, when it is there."""
+    cached = read_cached(key)
+    if not isinstance(cached, dict) or not isinstance(cached.get("objects"), list):
+        return False
+    declared.objects = cached["objects"]
+    declared.unresolved = dict(cached.get("unresolved") or {})
+    declared.secret_digests = dict(cached.get("secretDigests") or {})
+    declared.unknown_sources = list(cached.get("unknownSources") or [])
+    if cached.get("failed"):
+        declared.state, declared.message = BuildState.FAILED, str(cached["failed"])
+    return True
+
+
+def _unknown_as_empty(lookup: VariableLookup, unknown: list[str]) -> VariableLookup:
+    """Offline, a substituteFrom source the checkout does not declare is not an error (the cluster
+    may hold it): noted in ``unknown``, read as empty."""
+
+    def find(kind: str, name: str) -> Mapping[str, str] | None:
+        found = lookup(kind, name)
+        if found is None:
+            unknown.append(f"{kind}/{name}")
+            return {}
+        return found
+
+    return find
 
 
 def _as_applied(declared: DeclaredKustomization) -> list[dict[str, Any]]:
@@ -695,26 +808,40 @@ def _is_masked_sops(obj: Mapping[str, Any]) -> bool:
     return obj.get("kind") == "Secret" and bool(((obj.get("metadata") or {}).get("annotations") or {}).get(SOPS_MARK))
 
 
-def _cluster_scoped_kinds(objects: Iterable[dict[str, Any]]) -> set[str]:
-    kinds = set()
-    for obj in objects:
-        spec = obj.get("spec") or {}
-        if obj.get("kind") == "CustomResourceDefinition" and spec.get("scope") == "Cluster":
-            kinds.add(str((spec.get("names") or {}).get("kind", "")))
-    return kinds
-
-
-def _check_namespaces(declared: DeclaredKustomization, cluster_scoped: set[str]) -> None:
+def _check_namespaces(declared: DeclaredKustomization, scopes: _Scopes) -> None:
     """kustomize-controller refuses the whole apply when a namespaced object has no namespace
-    and the Kustomization sets no targetNamespace ("ConfigMap/x namespace not specified")."""
+    and the Kustomization sets no targetNamespace ("ConfigMap/x namespace not specified"). Of a
+    kind phoebe cannot place (no CRD in the checkout, not a kind it knows), it cannot tell: noted."""
     if declared.state == BuildState.FAILED or declared.spec.get("targetNamespace"):
         return
     for obj in declared.objects:
         meta = obj.get("metadata") or {}
-        if obj.get("kind") not in cluster_scoped and not meta.get("namespace"):
+        kind = str(obj.get("kind"))
+        if kind in scopes.cluster or meta.get("namespace"):
+            continue
+        if kind in scopes.namespaced:
             declared.state = BuildState.FAILED
-            declared.message = f"{obj.get('kind')}/{meta.get('name')} namespace not specified"
+            declared.message = f"{kind}/{meta.get('name')} namespace not specified"
+            declared.unknown_scope = []
             return
+        declared.unknown_scope.append(f"{kind}/{meta.get('name')}")
+
+
+@dataclass
+class _Scopes:
+    """Which kinds are cluster-scoped and which namespaced: the built-in ones phoebe knows, and
+    those of every CustomResourceDefinition the checkout builds."""
+
+    cluster: set[str] = field(default_factory=lambda: set(CLUSTER_SCOPED))
+    namespaced: set[str] = field(default_factory=lambda: set(NAMESPACED) | {k.kind for k in ALL_KINDS})
+
+    def learn(self, objects: Iterable[dict[str, Any]]) -> None:
+        for obj in objects:
+            spec = obj.get("spec") or {}
+            if obj.get("kind") != "CustomResourceDefinition" or not isinstance(spec, dict):
+                continue
+            kind = str((spec.get("names") or {}).get("kind", ""))
+            (self.cluster if spec.get("scope") == "Cluster" else self.namespaced).add(kind)
 
 
 def _post_process_key(
@@ -732,6 +859,7 @@ def _post_process_key(
         "namespace": declared.ref.namespace,
         "variables": variables,
         "strict": strict,
+        "unknown": declared.unknown_sources,
     }
     hasher = hashlib.sha256(f"post-process/{__version__}/{output.key}/".encode())
     hasher.update(json.dumps(fields, sort_keys=True, default=str).encode())

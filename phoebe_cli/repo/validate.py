@@ -281,7 +281,7 @@ def _build_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[F
     objects = model.objects
     for ref, built in model.kustomizations.items():
         obj = objects.get(ref)
-        if built.state == BuildState.BUILT and not built.unresolved:
+        if built.state == BuildState.BUILT and not (built.unresolved or built.unknown_sources or built.unknown_scope):
             continue
         # Finding the declaring file means reading the parent's files: only when a finding needs it.
         file, line = where(obj) if built.state != BuildState.BUILT else (None, None)
@@ -299,6 +299,18 @@ def _build_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[F
         elif built.state == BuildState.NOT_IN_CHECKOUT and _source_declared(model, built.obj):
             yield Finding(
                 WARNING, "source", f"{ref}: {built.message} (map it with --source NAME=PATH)", file, line, ref
+            )
+        yield from _unknown_source_findings(model, built, where)
+        if built.unknown_scope:
+            listed = ", ".join(built.unknown_scope[:3]) + (" ..." if len(built.unknown_scope) > 3 else "")
+            yield Finding(
+                ERROR if strict else WARNING,
+                "namespace",
+                f"{ref}: {listed} has no namespace, and no CustomResourceDefinition in the checkout says whether "
+                "its kind is namespaced (if it is, kustomize-controller refuses the apply)",
+                file if file else where(obj)[0],
+                line if file else where(obj)[1],
+                ref,
             )
         if not built.unresolved:
             continue
@@ -318,6 +330,45 @@ def _build_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[F
                     use_line,
                     ref,
                 )
+
+
+def _unknown_source_findings(model: RepoModel, built: DeclaredKustomization, where: _Where) -> Iterator[Finding]:
+    """substituteFrom a ConfigMap or Secret the checkout does not declare: made outside it (at
+    bootstrap, by an ExternalSecret); Flux fails only if the cluster lacks it, which offline no
+    one can tell. Its variables are unknown: left as written."""
+    from phoebe_cli.repo.substitute import SubstitutionError, variable_sources
+
+    try:
+        optional = {f"{s.kind}/{s.name}": s.optional for s in variable_sources(built.obj)}
+    except SubstitutionError:
+        return
+    for source in dict.fromkeys(built.unknown_sources):
+        if optional.get(source, True):
+            continue
+        maker = _external_secret_making(model, built.ref.namespace, source)
+        made = f" ({maker} makes it)" if maker else ""
+        file, line = where(model.objects.get(built.ref))
+        yield Finding(
+            WARNING,
+            "variables",
+            f"{built.ref}: substituteFrom {source} is not in the checkout{made}: its variables are unknown offline, "
+            "left as written (Flux fails if the cluster lacks it)",
+            file,
+            line,
+            built.ref,
+        )
+
+
+def _external_secret_making(model: RepoModel, namespace: str, source: str) -> ObjectRef | None:
+    kind, _, name = source.partition("/")
+    if kind != "Secret":
+        return None
+    for ref, declared in model.objects.items():
+        if ref.kind == "ExternalSecret" and ref.namespace == namespace:
+            target = ((declared.obj.get("spec") or {}).get("target") or {}).get("name") or ref.name
+            if target == name:
+                return ref
+    return None
 
 
 def _variable_use(model: RepoModel, built: DeclaredKustomization, name: str) -> tuple[Path, int] | None:

@@ -328,3 +328,87 @@ def test_kustomizations_with_the_same_inputs_are_built_once(write_repo: RepoWrit
     }
     # cluster-apps, the three apps (their components make each different), one for the three children
     assert model.kustomize_runs == 5
+
+
+def test_a_kind_phoebe_cannot_place_without_namespace_is_a_warning(
+    write_repo: RepoWriter, phoebe: PhoebeRunner
+) -> None:
+    """kustomize-controller refuses objects without a namespace only for namespaced kinds; of a kind
+    with no CustomResourceDefinition in the checkout, phoebe cannot tell, so it does not fail the
+    Kustomization (Cilium's BGP kinds are cluster-scoped, for one)."""
+    peer = "apiVersion: example.org/v1\nkind: Peer\nmetadata:\n  name: upstream\n"
+    crd = textwrap.dedent(
+        """\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata:
+          name: peers.example.org
+        spec:
+          group: example.org
+          scope: Namespaced
+          names: {kind: Peer, plural: peers}
+          versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+        """
+    )
+    unknown = _apps_repo(write_repo, {"net": flux_ks("net", "./deploy/net", "default")}, {"deploy/net/peer.yaml": peer})
+    known = _apps_repo(
+        write_repo,
+        {"crds": flux_ks("crds", "./deploy/crds", "default"), "net": flux_ks("net", "./deploy/net", "default")},
+        {"deploy/net/peer.yaml": peer, "deploy/crds/crd.yaml": crd},
+        name="with-crd",
+    )
+
+    unknown_result = phoebe("validate", str(unknown))
+    known_model = _load(known)
+
+    assert unknown_result.code == 0
+    assert unknown_result.stdout.splitlines()[0] == (
+        "kubernetes/apps/ks.yaml:1: warning [namespace] Kustomization/default/net: Peer/upstream has no namespace, "
+        "and no CustomResourceDefinition in the checkout says whether its kind is namespaced (if it is, "
+        "kustomize-controller refuses the apply)"
+    )
+    net = known_model.kustomizations[ObjectRef(KS, "default", "net")]
+    assert (net.state, net.message) == ("failed", "Peer/upstream namespace not specified")
+
+
+def test_substitute_from_a_source_made_outside_the_checkout(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    """A Secret made at bootstrap, or by an ExternalSecret: Flux fails only if the cluster lacks it.
+    Offline its variables are unknown: left as written, no unset-variable finding."""
+    extra = "postBuild:\n  substituteFrom:\n    - kind: Secret\n      name: tunnel-id\n"
+    external_secret = textwrap.dedent(
+        """\
+        apiVersion: external-secrets.io/v1
+        kind: ExternalSecret
+        metadata:
+          name: tunnel
+          namespace: default
+        spec:
+          target:
+            name: tunnel-id
+          dataFrom:
+            - extract:
+                key: cloudflare-tunnel
+        """
+    )
+    root = _apps_repo(
+        write_repo,
+        {"tunnel": flux_ks("tunnel", "./deploy/tunnel", "default", extra=extra)},
+        {
+            "deploy/tunnel/cm.yaml": config_map("tunnel", "default", {"id": "${TUNNEL_ID}", "d": "${X:=dflt}"}),
+            "deploy/tunnel/externalsecret.yaml": external_secret,
+        },
+    )
+
+    result = phoebe("validate", str(root))
+    model = _load(root)
+
+    assert result.code == 0, result.stdout
+    assert result.stdout.splitlines()[0] == (
+        "kubernetes/apps/ks.yaml:1: warning [variables] Kustomization/default/tunnel: substituteFrom Secret/tunnel-id "
+        "is not in the checkout (ExternalSecret/default/tunnel makes it): its variables are unknown offline, left as "
+        "written (Flux fails if the cluster lacks it)"
+    )
+    tunnel = model.kustomizations[ObjectRef(KS, "default", "tunnel")]
+    cm = next(o for o in tunnel.objects if o["kind"] == "ConfigMap")
+    assert cm["data"] == {"id": "${TUNNEL_ID}", "d": "dflt"}
+    assert tunnel.unresolved == {}
