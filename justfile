@@ -11,7 +11,7 @@ default:
 
 # Run the whole test suite: builds (or reuses) the control plane first, then pytest.
 test *args:
-    {{python}} -m tests.cluster build --flux
+    {{python}} -m tests.cluster build --flux --oracles
     {{python}} -m pytest {{args}}
 
 # Only the fast tests that need no cluster.

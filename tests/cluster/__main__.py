@@ -1,7 +1,9 @@
 """Command line for the test control plane: build it, bring it up for a person, take it down.
 
-    python -m tests.cluster build [--flux]   build (or reuse) kube-apiserver and etcd
-                                             (--flux: also the Flux controllers and kwok)
+    python -m tests.cluster build [--flux] [--oracles]
+                                             build (or reuse) kube-apiserver and etcd
+                                             (--flux: also the Flux controllers and kwok;
+                                             --oracles: the flux CLI and the Go oracles)
     python -m tests.cluster up [--crds SET] [--sample]
                                              a control plane, left running; status written by hand
     python -m tests.cluster up --flux        ... with the real kustomize-controller and
@@ -28,6 +30,7 @@ from tests.cluster.build import (
     BuildError,
     cache_root,
     ensure_control_plane_binaries,
+    ensure_flux_cli,
     ensure_program,
     helm_controller_program,
     helm_program,
@@ -35,6 +38,7 @@ from tests.cluster.build import (
     kustomize_program,
     kwok_program,
     log,
+    oracle_programs,
 )
 
 SUPERVISOR_PID = "supervisor.pid"
@@ -60,6 +64,11 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
         for program in programs:
             print(f"{program.name + ':':<22}{ensure_program(program)}")
+    if args.oracles:
+        # The differential tests' judges: Flux's own code (minutes, cold; cached like the rest)
+        for program in oracle_programs():
+            print(f"{program.name + ':':<22}{ensure_program(program)}")
+        print(f"{'flux:':<22}{ensure_flux_cli()}")
     return 0
 
 
@@ -220,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build or reuse the binaries")
     build.add_argument("--flux", action="store_true", help="also the Flux controllers, kwok, kustomize and helm")
+    build.add_argument(
+        "--oracles", action="store_true", help="also the flux CLI and the Go oracles of the differential tests"
+    )
     build.set_defaults(run=cmd_build)
     up = commands.add_parser("up", help="start a control plane, left running")
     up.add_argument("--crds", choices=("newest", "older", "none"), default="newest")

@@ -62,6 +62,7 @@ class GoProgram:
     package: str  # what `go build` builds
     version_module: str  # whose version keys the cache
     ldflags: tuple[str, ...] = ()
+    own_sources: bool = False  # its own .go files (an oracle's main.go) key the cache too
 
     def version(self) -> str:
         text = (GO_DIR / self.module_dir / "go.mod").read_text()
@@ -77,6 +78,9 @@ class GoProgram:
             if path.exists():
                 digest.update(path.read_bytes())
         digest.update(" ".join(self.ldflags).encode())
+        if self.own_sources:
+            for source in sorted((GO_DIR / self.module_dir).glob("*.go")):
+                digest.update(source.name.encode() + b"\0" + source.read_bytes())
         return f"{self.name}-{self.version()}-{digest.hexdigest()[:10]}"
 
 
@@ -140,6 +144,19 @@ def kustomize_program() -> GoProgram:
 
 def helm_program() -> GoProgram:
     return GoProgram("helm", "helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3", ("-s", "-w"))
+
+
+def oracle_program(module_dir: str, version_module: str) -> GoProgram:
+    """A small Go program under go/ that answers the differential tests with Flux's own code."""
+    return GoProgram(module_dir, module_dir, ".", version_module, ("-s", "-w"), own_sources=True)
+
+
+def oracle_programs() -> tuple[GoProgram, ...]:
+    return (
+        oracle_program("yamloracle", "sigs.k8s.io/kustomize/kyaml"),
+        oracle_program("envsubst-oracle", "github.com/fluxcd/pkg/envsubst"),
+        oracle_program("sourceignore-oracle", "github.com/fluxcd/pkg/sourceignore"),
+    )
 
 
 @contextmanager
@@ -241,7 +258,8 @@ FLUX_CLI_VERSION = "v2.9.5"
 
 
 def ensure_flux_cli() -> Path:
-    """The flux CLI, for benchmarks side by side with phoebe (the tests do not need it).
+    """The flux CLI: the oracle of the differential tests (tests/repo/test_flux_oracle.py), and
+    the reference of benchmarks side by side with phoebe.
 
     Built from a writable copy of the module: its go.mod has a replace directive (so `go install`
     refuses it), and it embeds install manifests that `make` generates; a placeholder stands in

@@ -12,7 +12,6 @@ It is built like the control plane's binaries (``ensure_program``: cached under 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import subprocess
 from collections.abc import Iterable, Mapping
@@ -20,21 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.build import GO_DIR, GoProgram, ensure_program
+from tests.cluster.build import GoProgram, ensure_program
+from tests.cluster.build import oracle_program as build_oracle
 
 MODULE_DIR = "envsubst-oracle"
 
 
-class OracleProgram(GoProgram):
-    """The cache key also covers main.go (``GoProgram`` hashes go.mod and go.sum only)."""
-
-    def cache_key(self) -> str:
-        source = (GO_DIR / self.module_dir / "main.go").read_bytes()
-        return f"{super().cache_key()}-{hashlib.sha256(source).hexdigest()[:10]}"
-
-
 def oracle_program() -> GoProgram:
-    return OracleProgram(MODULE_DIR, MODULE_DIR, ".", "github.com/fluxcd/pkg/envsubst", ("-s", "-w"))
+    return build_oracle(MODULE_DIR, "github.com/fluxcd/pkg/envsubst")
 
 
 def ensure_oracle() -> Path:

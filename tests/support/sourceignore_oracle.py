@@ -11,7 +11,6 @@ by the proxy; see main.go). JSON lines in, JSON lines out.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import subprocess
@@ -19,21 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.cluster.build import GO_DIR, GoProgram, ensure_program
+from tests.cluster.build import GoProgram, ensure_program
+from tests.cluster.build import oracle_program as build_oracle
 
 MODULE_DIR = "sourceignore-oracle"
 
 
-class OracleProgram(GoProgram):
-    """The cache key also covers main.go (``GoProgram`` hashes go.mod and go.sum only)."""
-
-    def cache_key(self) -> str:
-        source = (GO_DIR / self.module_dir / "main.go").read_bytes()
-        return f"{super().cache_key()}-{hashlib.sha256(source).hexdigest()[:10]}"
-
-
 def oracle_program() -> GoProgram:
-    return OracleProgram(MODULE_DIR, MODULE_DIR, ".", "github.com/fluxcd/pkg/sourceignore", ("-s", "-w"))
+    return build_oracle(MODULE_DIR, "github.com/fluxcd/pkg/sourceignore")
 
 
 def ensure_oracle() -> Path:

@@ -8,7 +8,6 @@ reads a stream as Flux reads kustomize's output; see main.go. Built like the con
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from collections.abc import Sequence
@@ -16,22 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.cluster.build import GO_DIR, GoProgram, ensure_program
+from tests.cluster.build import GoProgram, ensure_program
+from tests.cluster.build import oracle_program as build_oracle
 
 MODULE_DIR = "yamloracle"
 _INT64 = 1 << 63
 
 
-class OracleProgram(GoProgram):
-    """The cache key also covers main.go (``GoProgram`` hashes go.mod and go.sum only)."""
-
-    def cache_key(self) -> str:
-        source = (GO_DIR / self.module_dir / "main.go").read_bytes()
-        return f"{super().cache_key()}-{hashlib.sha256(source).hexdigest()[:10]}"
-
-
 def oracle_program() -> GoProgram:
-    return OracleProgram(MODULE_DIR, MODULE_DIR, ".", "sigs.k8s.io/kustomize/kyaml", ("-s", "-w"))
+    return build_oracle(MODULE_DIR, "sigs.k8s.io/kustomize/kyaml")
 
 
 def ensure_oracle() -> Path:
