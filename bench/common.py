@@ -9,6 +9,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -66,3 +67,11 @@ def print_table(title: str, timings: Sequence[Timing], reference: Timing | None 
 
 def which(name: str) -> str | None:
     return shutil.which(name)
+
+
+def byte_compile(tree: Path) -> None:
+    """Write the .pyc files of ``tree``'s phoebe_cli, as an install does: timings then measure
+    phoebe, not the compiler (PYTHONDONTWRITEBYTECODE would otherwise recompile on every run)."""
+    import compileall
+
+    compileall.compile_dir(str(tree / "phoebe_cli"), quiet=1)

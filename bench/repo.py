@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.common import Timing, print_table, time_command
+from bench.common import Timing, byte_compile, print_table, time_command
 
 GOAL_COLD_RATIO = 3.0
 GOAL_WARM_SECONDS = 0.6
@@ -879,6 +879,7 @@ def main(argv: list[str] | None = None) -> int:
     from tests.cluster.build import ensure_program, kustomize_program
 
     kustomize = ensure_program(kustomize_program())
+    byte_compile(Path(__file__).resolve().parent.parent)
     with tempfile.TemporaryDirectory(prefix="phoebe-bench-repo-") as scratch:
         _measure_sample(args, kustomize, Path(scratch) / "sample", Path(scratch) / "sample-cache")
         root = Path(scratch) / "home-ops"
