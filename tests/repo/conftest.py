@@ -36,6 +36,17 @@ def repo_environment(kustomize_binary: Path, monkeypatch: pytest.MonkeyPatch, tm
     return cache
 
 
+def go_oracle(ensure: Callable[[], Path], what: str) -> Path:
+    """A Go oracle of a differential test, built (or reused): skipped without Go, failed when it
+    does not build."""
+    try:
+        return ensure()
+    except GoMissing as error:
+        pytest.skip(f"no Go oracle: {error}")
+    except BuildError as error:
+        pytest.fail(f"the {what} oracle did not build: {error}")
+
+
 RepoWriter = Callable[..., Path]
 
 

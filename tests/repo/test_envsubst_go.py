@@ -36,7 +36,7 @@ from typing import Any
 import pytest
 
 from phoebe_cli.repo.substitute import SUBSTITUTE_KEY, SubstitutionError, expand, substitute_object
-from tests.cluster.build import BuildError, GoMissing
+from tests.repo.conftest import go_oracle
 from tests.support.envsubst_oracle import Answer, ask, ensure_oracle, object_request, text_request
 
 pytestmark = pytest.mark.repo
@@ -50,12 +50,7 @@ YAML_REWRITE = (
 
 @pytest.fixture(scope="session")
 def oracle() -> Path:
-    try:
-        return ensure_oracle()
-    except GoMissing as error:
-        pytest.skip(f"no Go oracle: {error}")
-    except BuildError as error:
-        pytest.fail(f"the envsubst oracle did not build: {error}")
+    return go_oracle(ensure_oracle, "envsubst")
 
 
 # ---------------------------------------------------------------------------------------------------------

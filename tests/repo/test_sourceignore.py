@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from phoebe_cli.repo.sourceignore import SPEC_IGNORE, IgnoreProblem, SourceIgnore
-from tests.cluster.build import BuildError, GoMissing, module_dir
-from tests.repo.conftest import RepoWriter
+from tests.cluster.build import BuildError, module_dir
+from tests.repo.conftest import RepoWriter, go_oracle
 from tests.support.sourceignore_oracle import Artifact, Request, ask, ensure_oracle
 
 pytestmark = pytest.mark.repo
@@ -35,12 +35,7 @@ pytestmark = pytest.mark.repo
 
 @pytest.fixture(scope="session")
 def oracle() -> Path:
-    try:
-        return ensure_oracle()
-    except GoMissing as error:
-        pytest.skip(f"no Go oracle: {error}")
-    except BuildError as error:
-        pytest.fail(f"the sourceignore oracle did not build: {error}")
+    return go_oracle(ensure_oracle, "sourceignore")
 
 
 @dataclass(frozen=True)

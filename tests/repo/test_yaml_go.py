@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from phoebe_cli.repo import yamlio
-from tests.cluster.build import BuildError, GoMissing
+from tests.repo.conftest import go_oracle
 from tests.support.yaml_oracle import Answer, ask, ensure_oracle
 
 pytestmark = pytest.mark.repo
@@ -151,12 +151,7 @@ CASES = [*fixture_cases(), *generated_cases()]
 
 @pytest.fixture(scope="session")
 def oracle() -> Path:
-    try:
-        return ensure_oracle()
-    except GoMissing as error:
-        pytest.skip(f"no Go oracle: {error}")
-    except BuildError as error:
-        pytest.fail(f"the YAML oracle did not build: {error}")
+    return go_oracle(ensure_oracle, "YAML")
 
 
 @pytest.fixture(scope="session")

@@ -29,7 +29,6 @@ Kustomization, offline. How it differs from kustomize-controller, and what this 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import shutil
@@ -44,7 +43,7 @@ from typing import Any
 import yaml
 
 from phoebe_cli.repo import substitute
-from phoebe_cli.repo.model import BuildState, DeclaredKustomization, RepoModel, inventory_id, object_ref
+from phoebe_cli.repo.model import BuildState, DeclaredKustomization, RepoModel, inventory_id, object_ref, secret_digests
 
 OWNER_LABELS = ("kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace")
 FLUX_SOPS_MASK = "**SOPS**"
@@ -287,20 +286,6 @@ def _without(meta: dict[str, Any], key: str, names: Iterable[str]) -> None:
         meta.pop(key)
 
 
-def _digests(secret: Mapping[str, Any]) -> dict[str, str]:
-    """As ``model.secret_digests``: sha256 of each decoded value, stringData over data."""
-    digests = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            raw = base64.b64decode(str(value), validate=True)
-        except ValueError:
-            raw = str(value).encode()
-        digests[str(key)] = hashlib.sha256(raw).hexdigest()
-    for key, value in (secret.get("stringData") or {}).items():
-        digests[str(key)] = hashlib.sha256(str(value).encode()).hexdigest()
-    return digests
-
-
 @dataclass
 class Normalised:
     phoebe: dict[tuple[str, str, str, str], dict[str, Any]]
@@ -349,7 +334,7 @@ def _mask_like_phoebe(
         return  # left as it is: the comparison reports it
     # A plain Secret: phoebe keeps digests of its values, not the values.
     subject = inventory_id(obj, declared.ref.namespace)
-    theirs, ours = _digests(obj), declared.secret_digests.get(subject)
+    theirs, ours = secret_digests(obj), declared.secret_digests.get(subject)
     if ours != theirs:
         keys = sorted(k for k in (ours or {}).keys() | theirs.keys() if (ours or {}).get(k) != theirs.get(k))
         problems.append(f"{subject}: the values of {keys} differ (sha256; values not shown)")
