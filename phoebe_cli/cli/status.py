@@ -221,7 +221,7 @@ def _compare(
         return await compare_with_cluster(session, repo_options, status_options)
 
     report = run_on_cluster(options, use)
-    from phoebe_cli.render import repo as view
+    from phoebe_cli.render import compare as view
 
     if output in (StatusOutput.JSON, StatusOutput.YAML):
         from phoebe_cli.render.documents import DataFormat, serialize

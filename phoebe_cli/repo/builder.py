@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from phoebe_cli.repo.cache import read_cached, write_cached
 from phoebe_cli.repo.generator import GeneratorError, flux_kustomization
 from phoebe_cli.repo.kustomize import BuildFailed, Kustomize
 from phoebe_cli.repo.scan import KUSTOMIZATION_FILES, Closure, Scanner, is_remote, kustomization_file
@@ -40,11 +41,6 @@ BUILD_FIELDS = (
     "images",
     "buildMetadata",
 )
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "phoebe" / "builds"
 
 
 @dataclass
@@ -220,32 +216,6 @@ class Builder:
 
 def _relative_files(closure: Closure) -> tuple[str, ...]:
     return tuple(sorted(str(f) for f in closure.files))
-
-
-def _cache_path(key: str) -> Path:
-    return cache_dir() / key[:2] / f"{key}.json"
-
-
-def read_cached(key: str) -> Any:
-    """A cache entry, or None when there is none (or it is damaged: a miss)."""
-    try:
-        return json.loads(_cache_path(key).read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def write_cached(key: str, data: Any) -> None:
-    path = _cache_path(key)
-    try:
-        # Builds hold what the checkout holds, Secrets included: the cache is the user's only.
-        cache_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        # default=str: YAML timestamps PyYAML made into datetimes come back as text (Flux's are text too)
-        partial.write_text(json.dumps(data, separators=(",", ":"), default=str))
-        partial.replace(path)
-    except OSError:
-        pass  # a cache that cannot be written only costs time
 
 
 def _link(source: Path, target: Path) -> None:

@@ -40,13 +40,27 @@ FLUX_INSTANCE_GROUP = "fluxcd.controlplane.io"
 SOURCE_KINDS = frozenset({"GitRepository", "OCIRepository", "Bucket", "HelmRepository", "ExternalArtifact"})
 
 
+PATTERNS = ("*.yaml", "*.yml", f"*{IGNORE_FILE}")  # for git ls-files
+
+
+@dataclass(frozen=True)
+class CheckoutFiles:
+    yaml: list[Path]  # every YAML file (see checkout_files)
+    ignore: list[Path]  # every .sourceignore file
+
+
+def checkout_files(root: Path) -> CheckoutFiles:
+    """The checkout's YAML and .sourceignore files, from one `git ls-files`: tracked (and untracked
+    but not ignored) when it is a repository, leaving out Helm chart templates (Go templates, not
+    YAML) and hidden directories."""
+    files = _checkout_files(root)
+    return CheckoutFiles(
+        [p for p in files if p.suffix in (".yaml", ".yml")], [p for p in files if p.name == IGNORE_FILE]
+    )
+
+
 def checkout_yaml_files(root: Path) -> list[Path]:
-    """Every YAML file of the checkout: tracked by Git (and untracked but not ignored) when it is
-    a repository, leaving out Helm chart templates (Go templates, not YAML) and hidden directories."""
-    return [p for p in _checkout_files(root) if p.suffix in (".yaml", ".yml")]
-
-
-PATTERNS = ("*.yaml", "*.yml", f"*{IGNORE_FILE}")
+    return checkout_files(root).yaml
 
 
 def _checkout_files(root: Path) -> list[Path]:
@@ -70,11 +84,6 @@ def _checkout_files(root: Path) -> list[Path]:
     files = [p for p in files if p.name == IGNORE_FILE or not p.name.startswith(".")]
     charts = {p.parent for p in files if p.name == "Chart.yaml"}
     return sorted(p for p in files if not any(p.is_relative_to(chart / "templates") for chart in charts))
-
-
-def ignore_files(root: Path) -> list[Path]:
-    """The checkout's .sourceignore files."""
-    return [p for p in _checkout_files(root) if p.name == IGNORE_FILE]
 
 
 def flux_kind_of(obj: Any) -> str | None:
@@ -255,18 +264,24 @@ ScannerFor = Callable[[str | None], Scanner]  # a source's spec.ignore -> the ch
 
 
 def find_roots_cached(
-    root: Path, files: Sequence[Path], *, scanner_for: ScannerFor | None = None, cluster: str | None = None
+    root: Path,
+    files: Sequence[Path],
+    *,
+    ignore_files: Sequence[Path] = (),
+    scanner_for: ScannerFor | None = None,
+    cluster: str | None = None,
 ) -> Roots:
-    """``find_roots``, remembered in the build cache while no YAML file of the checkout changes
-    (by path, size and modification time): a warm run parses none of them."""
+    """``find_roots``, remembered in the build cache while no YAML or .sourceignore file of the
+    checkout (``files``, ``ignore_files``) changes, by path, size and modification time: a warm
+    run parses none of them."""
     import hashlib
     import json
 
     from phoebe_cli import __version__
-    from phoebe_cli.repo.builder import read_cached, write_cached
+    from phoebe_cli.repo.cache import read_cached, write_cached
 
     hasher = hashlib.sha256(f"roots/{__version__}/{root}/{cluster}/".encode())
-    for path in [*files, *ignore_files(root)]:
+    for path in [*files, *ignore_files]:
         try:
             stat = path.stat()
         except OSError:

@@ -6,6 +6,7 @@ Builds run as kustomize-controller's do: load restrictions off, no plugins, no H
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -27,18 +28,18 @@ class Kustomize:
     version: str
 
     @classmethod
-    def find(cls) -> Kustomize:
+    def find(cls, *, remember: bool = True) -> Kustomize:
         explicit = os.environ.get("PHOEBE_KUSTOMIZE")
         if explicit:
             if not Path(explicit).is_file():
                 raise ToolMissing(f"PHOEBE_KUSTOMIZE={explicit} does not exist")
-            return cls((explicit,), _version((explicit, "version")))
+            return cls((explicit,), _version((explicit, "version"), remember))
         found = shutil.which("kustomize")
         if found:
-            return cls((found,), _version((found, "version")))
+            return cls((found,), _version((found, "version"), remember))
         kubectl = shutil.which("kubectl")
         if kubectl:
-            return cls((kubectl, "kustomize"), _version((kubectl, "version", "--client", "-o", "yaml")))
+            return cls((kubectl, "kustomize"), _version((kubectl, "version", "--client", "-o", "yaml"), remember))
         raise ToolMissing(f"neither kustomize nor kubectl is on PATH: {INSTALL_HINT}")
 
     def build(self, directory: Path, *, timeout: float = 120) -> str:
@@ -55,7 +56,27 @@ class Kustomize:
         return done.stdout
 
 
-def _version(command: tuple[str, ...]) -> str:
+def _version(command: tuple[str, ...], remember: bool) -> str:
+    """``kustomize version``'s answer, remembered by the binary's path, size and modification time
+    (it is part of every cache key; asking costs a process start on every run)."""
+    from phoebe_cli.repo.cache import read_cached, write_cached
+
+    binary = shutil.which(command[0]) or command[0]
+    try:
+        stat = os.stat(binary)
+    except OSError:
+        return _ask_version(command)
+    key = hashlib.sha256(f"tool-version/{command}/{binary}/{stat.st_size}/{stat.st_mtime_ns}".encode()).hexdigest()
+    known = read_cached(key)
+    if isinstance(known, str):
+        return known
+    version = _ask_version(command)
+    if remember:
+        write_cached(key, version)
+    return version
+
+
+def _ask_version(command: tuple[str, ...]) -> str:
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

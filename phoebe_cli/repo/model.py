@@ -30,8 +30,9 @@ from phoebe_cli.flux.inventory import inventory_id as key_inventory_id
 from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo import substitute
-from phoebe_cli.repo.builder import Builder, BuildOutput, read_cached, write_cached
-from phoebe_cli.repo.discovery import checkout_yaml_files, find_roots, find_roots_cached, is_flux_kustomization
+from phoebe_cli.repo.builder import Builder, BuildOutput
+from phoebe_cli.repo.cache import read_cached, write_cached
+from phoebe_cli.repo.discovery import checkout_files, find_roots, find_roots_cached, is_flux_kustomization
 from phoebe_cli.repo.kustomize import Kustomize
 from phoebe_cli.repo.scan import Artifact, Scanner
 from phoebe_cli.repo.sourceignore import IgnoreProblem
@@ -240,17 +241,18 @@ def git_root(start: Path) -> Path:
 
 
 def git_revision(root: Path) -> str | None:
+    """``<branch>@sha1:<hex>`` of the checkout's HEAD (``sha1:<hex>`` when detached), from one git run."""
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False)
-        branch = subprocess.run(
-            ["git", "rev-parse", "--abbrev-ref", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD", "--abbrev-ref", "HEAD"], cwd=root, capture_output=True, text=True, check=False
         )
     except OSError:
         return None
-    if done.returncode != 0:
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != 2:
         return None
-    name = branch.stdout.strip() if branch.returncode == 0 and branch.stdout.strip() != "HEAD" else ""
-    return f"{name}@sha1:{done.stdout.strip()}" if name else f"sha1:{done.stdout.strip()}"
+    sha, name = lines
+    return f"{name}@sha1:{sha}" if name != "HEAD" else f"sha1:{sha}"
 
 
 def root_documents(root: Path, explicit: Iterable[Path]) -> tuple[list[Document], list[YamlError]]:
@@ -414,7 +416,7 @@ class _ModelLoader:
             self.index if options.variables is None else _ExternalVariables(options.variables)
         )
         self.checkout_sources: set[tuple[str, str, str]] = set()  # the roots' sources: this checkout
-        self.checkout_urls: set[str] = set()  # normalised URLs of this repository
+        self._checkout_urls: set[str] | None = None  # normalised URLs of this repository, when asked
 
     def builder_for(self, directory: Path, spec_ignore: str | None = None) -> Builder:
         """The builder of one source artifact: a directory, filtered by a source's spec.ignore."""
@@ -439,24 +441,25 @@ class _ModelLoader:
         return self.scanners[key]
 
     def load(self) -> RepoModel:
-        files = checkout_yaml_files(self.root)
+        listed = checkout_files(self.root)
+        files = listed.yaml
         cluster, clusters = None, []
         if self.options.roots:
             documents, yaml_errors = root_documents(self.root, self.options.roots)
         else:
-            find = find_roots_cached if self.options.use_cache else find_roots
-            found = find(
-                self.root,
-                files,
-                scanner_for=lambda spec_ignore: self._scanner_for(self.root, spec_ignore),
-                cluster=self.options.cluster,
-            )
+            scanner_for = lambda spec_ignore: self._scanner_for(self.root, spec_ignore)  # noqa: E731
+            if self.options.use_cache:
+                found = find_roots_cached(
+                    self.root, files, ignore_files=listed.ignore, scanner_for=scanner_for, cluster=self.options.cluster
+                )
+            else:
+                found = find_roots(self.root, files, scanner_for=scanner_for, cluster=self.options.cluster)
             documents, yaml_errors = found.documents, found.yaml_errors
             cluster, clusters = found.cluster, found.clusters
             self.spec_ignore = found.spec_ignore
         strict = self.options.strict_substitution
         self.strict_substitution = strict if strict is not None else strict_substitution_in(files)
-        self.tool = self.tool or Kustomize.find()
+        self.tool = self.tool or Kustomize.find(remember=self.options.use_cache)
         for builder in self.builders.values():
             builder.tool = self.tool  # the checkout's own, made before kustomize was looked for
         roots: list[ObjectRef] = []
@@ -474,7 +477,6 @@ class _ModelLoader:
                 roots.append(ref)
                 wave.append(root_ks)
         self.checkout_sources = {_source_key(k.obj) for k in wave}
-        self.checkout_urls = _checkout_urls(self.root, self.objects.values(), self.checkout_sources)
         with ThreadPoolExecutor(max(1, self.options.workers)) as pool:
             while wave:
                 wave = self._build_wave(pool, wave)
@@ -578,6 +580,11 @@ class _ModelLoader:
                 children.append(child)
         return children
 
+    def checkout_urls(self) -> set[str]:
+        if self._checkout_urls is None:
+            self._checkout_urls = _checkout_urls(self.root, list(self.objects.values()), self.checkout_sources)
+        return self._checkout_urls
+
     def _source_dir(self, declared: DeclaredKustomization) -> Path | None:
         """Where a Kustomization's source lives: a directory mapped with --source; this checkout
         when it reads a root's source, or another source of this same repository (its URL);
@@ -591,7 +598,7 @@ class _ModelLoader:
         source = self.objects.get(ObjectRef(*key))
         if source is not None and key[0] == "GitRepository":
             url = normalise_url(str((source.obj.get("spec") or {}).get("url") or ""))
-            if url and url in self.checkout_urls:
+            if url and url in self.checkout_urls():
                 return self.root
         return None
 

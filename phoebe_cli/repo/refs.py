@@ -55,7 +55,7 @@ COMPLETE = ".phoebe-complete"
 
 
 def trees_dir() -> Path:
-    from phoebe_cli.repo.builder import cache_dir
+    from phoebe_cli.repo.cache import cache_dir
 
     return cache_dir().parent / "trees"
 

@@ -127,7 +127,7 @@ class _KnownGood:
     def __init__(self, root: Path) -> None:
         import hashlib
 
-        from phoebe_cli.repo.builder import read_cached
+        from phoebe_cli.repo.cache import read_cached
 
         self.key = hashlib.sha256(f"yaml-syntax/{root}".encode()).hexdigest()
         cached = read_cached(self.key)
@@ -153,7 +153,7 @@ class _KnownGood:
             pass
 
     def save(self) -> None:
-        from phoebe_cli.repo.builder import write_cached
+        from phoebe_cli.repo.cache import write_cached
 
         if self.changed:
             write_cached(self.key, self.files)

@@ -14,10 +14,12 @@ from phoebe_cli.flux.kinds import HELM_CHART, HELM_RELEASE, KUSTOMIZATION
 from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
 from phoebe_cli.repo.model import BuildState, DeclaredKustomization, ModelOptions, RepoModel, git_root, inventory_id
 from phoebe_cli.repo.validate import ERROR, Finding
-from phoebe_cli.usecases.status import Snapshot, StatusOptions, StatusReport, build_report, status_kinds
 
 if TYPE_CHECKING:
     from phoebe_cli.kube.session import Session
+    from phoebe_cli.usecases.status import Snapshot, StatusOptions, StatusReport
+
+# usecases.status (the cluster views, asyncio) is imported where it is used: validate never needs it.
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,8 @@ def _version(obj: dict[str, Any]) -> str:
 
 def declared_snapshot(model: RepoModel) -> Snapshot:
     """The model as objects with a status that says how their build went (for the renderers)."""
+    from phoebe_cli.usecases.status import Snapshot
+
     objects: dict[ObjectRef, FluxObject] = {}
     for ref, declared in model.objects.items():
         raw = dict(declared.obj)
@@ -122,6 +126,8 @@ def declared_snapshot(model: RepoModel) -> Snapshot:
 
 
 def repo_report(model: RepoModel, options: StatusOptions, narrow: str | None = None) -> StatusReport:
+    from phoebe_cli.usecases.status import Snapshot, build_report
+
     snapshot = declared_snapshot(model)
     if narrow:
         kept = narrowed(model, narrow)
@@ -177,6 +183,8 @@ def _sha(revision: str | None) -> str:
 
 
 def _selected(ref: ObjectRef, options: StatusOptions) -> bool:
+    from phoebe_cli.usecases.status import status_kinds
+
     if options.namespace and ref.namespace != options.namespace:
         return False
     if options.kind and ref.kind not in {k.kind for k in status_kinds(options.kind)}:
@@ -192,7 +200,7 @@ async def compare_with_cluster(session: Session, options: RepoOptions, status_op
     """Read the checkout (in a thread: kustomize runs) while the cluster is listed."""
     import asyncio
 
-    from phoebe_cli.usecases.status import collect
+    from phoebe_cli.usecases.status import StatusOptions, collect
 
     model_task = asyncio.create_task(asyncio.to_thread(load, options))
     try:
@@ -216,6 +224,8 @@ def _why_missing(parent: ObjectRef | None, live: Snapshot) -> str:
 
 
 def compare(model: RepoModel, live: Snapshot, options: StatusOptions | None = None) -> CompareReport:
+    from phoebe_cli.usecases.status import StatusOptions
+
     options = options or StatusOptions()
     rows: list[Comparison] = []
     head = _sha(model.revision)
