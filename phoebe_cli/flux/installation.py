@@ -5,6 +5,7 @@ Pure model: built from discovery answers and Deployment objects, judged here, re
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -191,3 +192,39 @@ _GO_BOOLS = {
     **dict.fromkeys(("1", "t", "T", "true", "TRUE", "True"), True),
     **dict.fromkeys(("0", "f", "F", "false", "FALSE", "False"), False),
 }
+
+
+STRICT_SUBSTITUTION = "StrictPostBuildSubstitutions"
+# kustomize-controller turned the gate on by default in v1.9 (Flux 2.9): opt-out since then.
+STRICT_BY_DEFAULT_SINCE = (1, 9)
+_IMAGE_VERSION = re.compile(r"kustomize-controller:v?(\d+)\.(\d+)")
+
+
+def kustomize_controller_version(image: str) -> tuple[int, int] | None:
+    """(major, minor) of a kustomize-controller image reference, when its tag says."""
+    match = _IMAGE_VERSION.search(image)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def strict_substitution(gates: Mapping[str, bool], version: tuple[int, int] | None) -> bool | None:
+    """Whether kustomize-controller fails a build on an unset variable: its explicit feature gate,
+    else its version's default (on from v1.9); None when neither is known."""
+    if STRICT_SUBSTITUTION in gates:
+        return gates[STRICT_SUBSTITUTION]
+    if version is not None:
+        return version >= STRICT_BY_DEFAULT_SINCE
+    return None
+
+
+def strict_substitution_of(deployment: Mapping[str, Any]) -> bool | None:
+    """The same for a running kustomize-controller Deployment (its args and its image)."""
+    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    image = next(
+        (
+            str(c.get("image") or "")
+            for c in containers
+            if isinstance(c, Mapping) and c.get("name") == MANAGER_CONTAINER
+        ),
+        "",
+    )
+    return strict_substitution(feature_gates(deployment), kustomize_controller_version(image))

@@ -336,6 +336,15 @@ def _find(root: Path, files: list[Path], scanner: Scanner, cluster: str | None) 
     artifact = scanner.artifact
     in_artifact = [path for path in files if artifact.is_file(artifact.relative(path))]
     candidates, errors = _candidates(root, in_artifact)
+    # A FluxInstance whose sync path is not in this checkout syncs another repository (or nothing).
+    elsewhere = {
+        id(c.synthesized_from)
+        for c in candidates
+        if c.synthesized_from is not None
+        and c.ref.kind == "Kustomization"
+        and not artifact.is_dir(artifact.relative(root / str(_spec_path(c.document.data) or "").lstrip("/")))
+    }
+    candidates = [c for c in candidates if c.synthesized_from is None or id(c.synthesized_from) not in elsewhere]
     if not candidates:
         if errors:
             return Roots([], None, [], errors)

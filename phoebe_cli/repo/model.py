@@ -223,6 +223,7 @@ class RepoModel:
     cluster: str | None = None  # the cluster read, when the checkout holds several (or names one)
     clusters: list[str] = field(default_factory=list)
     strict_substitution: bool = False  # StrictPostBuildSubstitutions: unset variables fail the build
+    strict_reason: str = ""  # what says so (or that it is off): a file of the checkout, the cluster
     # patterns of .sourceignore files and spec.ignore Flux never matches:
     # (the source's directory, its spec.ignore, the problem)
     ignore_problems: list[tuple[Path, str | None, IgnoreProblem]] = field(default_factory=list)
@@ -411,6 +412,7 @@ class _ModelLoader:
         self.objects: dict[ObjectRef, DeclaredObject] = {}
         self.applied_by: dict[str, list[ObjectRef]] = {}  # inventory id -> the Kustomizations applying it
         self.strict_substitution = False
+        self.strict_reason = ""
         self.index = _VariableIndex()
         self.variables: _VariableIndex | _ExternalVariables = (
             self.index if options.variables is None else _ExternalVariables(options.variables)
@@ -457,8 +459,11 @@ class _ModelLoader:
             documents, yaml_errors = found.documents, found.yaml_errors
             cluster, clusters = found.cluster, found.clusters
             self.spec_ignore = found.spec_ignore
-        strict = self.options.strict_substitution
-        self.strict_substitution = strict if strict is not None else strict_substitution_in(files)
+        if self.options.strict_substitution is not None:
+            self.strict_substitution, self.strict_reason = self.options.strict_substitution, "the cluster"
+        else:
+            strict, why = strict_substitution_in(self.root, files)
+            self.strict_substitution, self.strict_reason = bool(strict), why
         self.tool = self.tool or Kustomize.find(remember=self.options.use_cache)
         for builder in self.builders.values():
             builder.tool = self.tool  # the checkout's own, made before kustomize was looked for
@@ -495,6 +500,7 @@ class _ModelLoader:
             cluster=cluster,
             clusters=clusters,
             strict_substitution=self.strict_substitution,
+            strict_reason=self.strict_reason,
             ignore_problems=_unique_problems(self.ignore_problems),
         )
 
@@ -669,21 +675,69 @@ def _checkout_urls(
     return urls
 
 
-_STRICT_GATE = re.compile(rb"StrictPostBuildSubstitutions\s*=\s*(?:1|t|T|true|True|TRUE)\b")
+_STRICT_GATE = re.compile(rb"StrictPostBuildSubstitutions\s*=\s*(1|t|T|true|True|TRUE|0|f|F|false|False|FALSE)\b")
+_KC_IMAGE = re.compile(rb"kustomize-controller:v?(\d+)\.(\d+)")
+NEWEST = (1, 99)  # "2.x": the newest Flux, whatever its minor
+_FLUX_MINOR = re.compile(r"^[\s~^>=v]*2(?:\.(\d+|x|\*))?")
 
 
-def strict_substitution_in(files: Iterable[Path]) -> bool:
-    """Whether the checkout turns on kustomize-controller's StrictPostBuildSubstitutions feature gate
-    (in its Deployment's args, a patch of them, or a FluxInstance's patches): then an unset variable
-    fails the build."""
+def strict_substitution_in(root: Path, files: Iterable[Path]) -> tuple[bool | None, str]:
+    """Whether the kustomize-controller the checkout deploys fails a build on an unset variable,
+    and why: the StrictPostBuildSubstitutions gate set anywhere in it (Deployment args, a patch of
+    them, a FluxInstance's patches), else the default of the version it deploys (on since
+    kustomize-controller v1.9 / Flux 2.9: gotk-components.yaml's image, a FluxInstance's
+    distribution version). None when the checkout does not say."""
+    from phoebe_cli.flux.installation import STRICT_SUBSTITUTION, strict_substitution
+
+    gates: dict[str, bool] = {}
+    version: tuple[int, int] | None = None
+    why = version_why = ""
     for path in files:
         try:
             raw = path.read_bytes()
         except OSError:
             continue
-        if b"StrictPostBuildSubstitutions" in raw and _STRICT_GATE.search(raw):
-            return True
-    return False
+        where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+        gate = _STRICT_GATE.search(raw) if STRICT_SUBSTITUTION.encode() in raw else None
+        if gate is not None and STRICT_SUBSTITUTION not in gates:
+            gates[STRICT_SUBSTITUTION] = gate.group(1).decode() in ("1", "t", "T", "true", "True", "TRUE")
+            state = "on" if gates[STRICT_SUBSTITUTION] else "off"
+            why = f"{where} turns kustomize-controller's {STRICT_SUBSTITUTION} {state}"
+        if version is None and b"kustomize-controller:" in raw and (image := _KC_IMAGE.search(raw)):
+            version = (int(image.group(1)), int(image.group(2)))
+            version_why = f"{where} deploys kustomize-controller v{version[0]}.{version[1]}"
+        if version is None and b"distribution" in raw and (flux := _flux_distribution(path)) is not None:
+            version, version_why = flux, f"{where} deploys Flux {'2.x' if flux == NEWEST else f'2.{flux[1]}'}"
+    answer = strict_substitution(gates, version)
+    if answer is not None and not why:
+        why = version_why + (f" ({STRICT_SUBSTITUTION} on by default since v1.9)" if answer else "")
+    return answer, why
+
+
+def _flux_distribution(path: Path) -> tuple[int, int] | None:
+    """The kustomize-controller (1, minor) of a FluxInstance's ``spec.distribution.version`` (or a
+    flux-instance chart's ``instance.distribution.version``): Flux 2.N ships kustomize-controller
+    1.N; "2.x" is the newest (strict by default)."""
+    try:
+        documents = load_documents(path)
+    except YamlError:
+        return None
+    for document in documents:
+        data = document.data
+        if not isinstance(data, dict):
+            continue
+        spec = data.get("spec") or {}
+        distribution = None
+        if data.get("kind") == "FluxInstance" and isinstance(spec, dict):
+            distribution = spec.get("distribution")
+        elif data.get("kind") == "HelmRelease" and isinstance(spec, dict):
+            distribution = ((spec.get("values") or {}).get("instance") or {}).get("distribution")
+        if isinstance(distribution, dict) and isinstance(distribution.get("version"), str):
+            match = _FLUX_MINOR.match(distribution["version"])
+            if match is not None:
+                minor = match.group(1)
+                return (1, int(minor)) if minor and minor.isdigit() else NEWEST
+    return None
 
 
 class _ExternalVariables:

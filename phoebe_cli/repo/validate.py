@@ -316,7 +316,9 @@ def _build_findings(model: RepoModel, strict: bool, where: _Where) -> Iterator[F
             continue
         severity = ERROR if strict or model.strict_substitution else WARNING
         consequence = (
-            "the build fails (StrictPostBuildSubstitutions)" if model.strict_substitution else 'Flux substitutes ""'
+            f"the build fails ({model.strict_reason or 'StrictPostBuildSubstitutions'})"
+            if model.strict_substitution
+            else 'Flux substitutes ""'
         )
         for object_id, names in sorted(built.unresolved.items()):
             for name in names:

@@ -412,11 +412,12 @@ async def _diff_one(
     return fluxdiff.KustomizationDiff(ref, tuple(diffs), unchanged, tuple(warnings))
 
 
-async def _strict_substitution_on(session: Session) -> bool:
+async def _strict_substitution_on(session: Session) -> bool | None:
     """Whether the cluster's kustomize-controller runs with StrictPostBuildSubstitutions (then an
-    unset variable fails a build there). Unknown (not readable, not there) counts as no."""
+    unset variable fails a build there): its gate, else its version's default. None when it cannot
+    be read (then the checkout says)."""
     from phoebe_cli.errors import ClusterError
-    from phoebe_cli.flux.installation import feature_gates
+    from phoebe_cli.flux.installation import strict_substitution_of
     from phoebe_cli.kube.discovery import DEPLOYMENTS
 
     try:
@@ -425,8 +426,8 @@ async def _strict_substitution_on(session: Session) -> bool:
             what="the kustomize-controller Deployment",
         )
     except ClusterError:
-        return False
-    return feature_gates(deployment).get("StrictPostBuildSubstitutions", False)
+        return None
+    return strict_substitution_of(deployment)
 
 
 async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffReport:
@@ -439,8 +440,9 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
 
     model_options_ = dataclasses.replace(model_options(options.repo), variables=_cluster_variables(session))
     root = checkout_root(options.repo.path, options.repo.path_option)
-    if await _strict_substitution_on(session):
-        model_options_ = dataclasses.replace(model_options_, strict_substitution=True)
+    on_cluster = await _strict_substitution_on(session)
+    if on_cluster is not None:
+        model_options_ = dataclasses.replace(model_options_, strict_substitution=on_cluster)
     model_task = asyncio.create_task(asyncio.to_thread(load_model, root, model_options_))
     try:
         served = await session.served(KUSTOMIZATION_KIND)

@@ -226,13 +226,80 @@ def test_unset_variables_are_warnings_unless_flux_is_strict(write_repo: RepoWrit
     assert strict_result.code == 1
     assert strict_result.stdout.splitlines()[0] == (
         "deploy/web/cm.yaml:8: error [unset] Kustomization/default/web: ${UNSET} is not set and has no default: "
-        "the build fails (StrictPostBuildSubstitutions) in ConfigMap/default/web"
+        "the build fails (kubernetes/flux-system/kustomization.yaml turns kustomize-controller's "
+        "StrictPostBuildSubstitutions on) in ConfigMap/default/web"
     )
     failed = strict_model.kustomizations[ObjectRef(KS, "default", "web")]
     assert failed.state == "failed"
     assert failed.message == (
         "post build failed for 'ConfigMap/web': variable not set (strict mode): \"UNSET\" in ${UNSET}"
     )
+
+
+GOTK_COMPONENTS = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: kustomize-controller
+  namespace: flux-system
+spec:
+  template:
+    spec:
+      containers:
+        - name: manager
+          image: ghcr.io/fluxcd/kustomize-controller:{version}
+          args: [--watch-all-namespaces=true{gate}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("deployed", "strict", "why"),
+    [
+        ({}, False, ""),
+        (
+            {"clusters/home/gotk-components.yaml": GOTK_COMPONENTS.format(version="v1.9.6", gate="")},
+            True,
+            "clusters/home/gotk-components.yaml deploys kustomize-controller v1.9 "
+            "(StrictPostBuildSubstitutions on by default since v1.9)",
+        ),
+        (
+            {"clusters/home/gotk-components.yaml": GOTK_COMPONENTS.format(version="v1.8.2", gate="")},
+            False,
+            "clusters/home/gotk-components.yaml deploys kustomize-controller v1.8",
+        ),
+        (
+            {
+                "clusters/home/gotk-components.yaml": GOTK_COMPONENTS.format(
+                    version="v1.9.6", gate=", --feature-gates=StrictPostBuildSubstitutions=false"
+                )
+            },
+            False,
+            "clusters/home/gotk-components.yaml turns kustomize-controller's StrictPostBuildSubstitutions off",
+        ),
+        (
+            {"kubernetes/apps/flux-system/instance.yaml": FLUX_INSTANCE},
+            True,
+            "kubernetes/apps/flux-system/instance.yaml deploys Flux 2.x "
+            "(StrictPostBuildSubstitutions on by default since v1.9)",
+        ),
+        (
+            {"kubernetes/apps/flux-system/instance.yaml": FLUX_INSTANCE.replace('"2.x"', '"2.8.x"')},
+            False,
+            "kubernetes/apps/flux-system/instance.yaml deploys Flux 2.8",
+        ),
+    ],
+    ids=["unknown", "kustomize-controller-1.9", "kustomize-controller-1.8", "gate-off", "flux-2.x", "flux-2.8"],
+)
+def test_which_flux_the_checkout_deploys_decides_strict_substitution(
+    write_repo: RepoWriter, deployed: dict[str, str], strict: bool, why: str
+) -> None:
+    """kustomize-controller fails a build on an unset variable when StrictPostBuildSubstitutions is on:
+    by its flag, else by default from v1.9 (Flux 2.9); an older one, or an unknown one, substitutes ""."""
+    root = _apps_repo(write_repo, {"web": flux_ks("web", "./deploy/web", "default")}, deployed)
+
+    model = _load(root)
+
+    assert (model.strict_substitution, model.strict_reason) == (strict, why)
 
 
 def test_an_object_two_kustomizations_apply_is_an_overlap_warning(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
