@@ -298,3 +298,30 @@ def test_an_unknown_kustomization_and_flux_not_installed(
     assert (unknown.code, unknown.stderr) == (5, "phoebe: error: no Flux Kustomization nope in the checkout\n")
     assert bare.code == 5
     assert bare.stderr.count("\n") == 1 and "Flux" in bare.stderr
+
+
+def test_the_clusters_kustomize_controller_decides_strict_substitution(
+    cluster: Cluster, namespace: str, write_repo: RepoWriter, phoebe: PhoebeRunner
+) -> None:
+    """Offline, nothing says which Flux runs: an unset variable becomes "" (a warning). The test
+    cluster's kustomize-controller is v1.9.6, where StrictPostBuildSubstitutions is on by default:
+    there the build fails, and diff says so instead of predicting an apply that will not happen."""
+    ks = _root_ks(namespace)
+    ks["spec"]["postBuild"] = {"substitute": {"SET": "yes-set"}}
+    del ks["spec"]["ignore"]
+    files = {
+        "apps/cm.yaml": _yaml(_cm("vars-used", {"set": "${SET}", "unset": "${UNSET}"})),
+        "kubernetes/flux/cluster.yaml": _yaml(manifests.git_repository("home-ops", namespace), ks),
+    }
+    root = write_repo(files)
+
+    offline = phoebe("validate", str(root))
+    against = phoebe("diff", "--repo", str(root), "-n", namespace, kubeconfig=cluster.kubeconfig)
+
+    assert offline.code == 0
+    assert "warning [unset]" in offline.stdout
+    assert against.stderr.replace(namespace, "NS").splitlines() == [
+        "warning: Kustomization/NS/apps: not compared: post build failed for 'ConfigMap/vars-used': "
+        'variable not set (strict mode): "UNSET" in ${UNSET}'
+    ]
+    assert cluster.api.list("v1", "ConfigMap", namespace) == []  # nothing written

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from phoebe_cli.flux.installation import (
     CheckReport,
     InstallState,
@@ -9,6 +11,7 @@ from phoebe_cli.flux.installation import (
     flux_version,
     kind_reports,
     problems_of,
+    strict_substitution_of,
 )
 
 
@@ -106,3 +109,43 @@ def test_states_and_problems() -> None:
     assert report.state is InstallState.NOT_INSTALLED
     healthy = CheckReport("c", "s", "v1", "flux-system", None, kinds, (controller_report(deployment()),), ())
     assert healthy.state is InstallState.HEALTHY
+
+
+def _kustomize_controller(image: str, *args: str) -> dict[str, object]:
+    container = {"name": "manager", "image": image, "args": list(args)}
+    return {"spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "x:v9.9"}, container]}}}}
+
+
+@pytest.mark.parametrize(
+    ("deployment", "expected"),
+    [
+        (_kustomize_controller("ghcr.io/fluxcd/kustomize-controller:v1.9.6"), True),  # on by default from v1.9
+        (_kustomize_controller("ghcr.io/fluxcd/kustomize-controller:v1.8.2"), False),
+        (_kustomize_controller("registry.local/kustomize-controller@sha256:abc"), None),  # no version to read
+        (
+            _kustomize_controller(
+                "ghcr.io/fluxcd/kustomize-controller:v1.9.6", "--feature-gates=StrictPostBuildSubstitutions=false"
+            ),
+            False,
+        ),
+        (
+            _kustomize_controller(
+                "ghcr.io/fluxcd/kustomize-controller:v1.7.0",
+                "--feature-gates",
+                "GroupChangeLog=true,StrictPostBuildSubstitutions=T",
+            ),
+            True,
+        ),
+        (
+            _kustomize_controller(
+                "x/kustomize-controller:v1.7.0",
+                "--feature-gates=StrictPostBuildSubstitutions=true",
+                "--feature-gates=StrictPostBuildSubstitutions=false",
+            ),
+            False,  # a later flag wins
+        ),
+    ],
+    ids=["v1.9-default", "v1.8-default", "no-version", "opted-out", "separate-value", "last-wins"],
+)
+def test_strict_substitution_of_a_kustomize_controller(deployment: dict[str, object], expected: bool | None) -> None:
+    assert strict_substitution_of(deployment) is expected
