@@ -9,9 +9,13 @@ checkout that mentions a Flux API group:
 
 - every Flux Kustomization and source document is a candidate;
 - a FluxInstance's ``spec.sync`` stands for the GitRepository/OCIRepository and Kustomization the
-  operator creates (named after the FluxInstance's namespace, as ``flux bootstrap`` names them);
+  operator creates (named after the FluxInstance's namespace, as ``flux bootstrap`` names them),
+  when its path is in this checkout (else it syncs another repository);
 - a candidate whose file lies in another Kustomization's closure is not a root (a Kustomization
   whose path holds its own file — bootstrap's ``flux-system`` — still is).
+
+Only what the source's artifact holds counts (``.sourceignore``, then the roots' source's
+``spec.ignore``): a file Flux never sees declares nothing.
 
 Several clusters in one checkout (``clusters/prod``, ``clusters/staging``) give roots in several
 groups: each root belongs to the directory after a ``clusters/`` path component, else (when
