@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -77,17 +78,47 @@ def _version(command: tuple[str, ...], remember: bool) -> str:
 
 
 def _ask_version(command: tuple[str, ...]) -> str:
+    """The tool's version; a tool that does not answer like kustomize (or kubectl) is refused here,
+    once, instead of every build failing as if the repository were broken."""
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ToolMissing(f"cannot run {command[0]}: {exc}") from exc
-    return (done.stdout or done.stderr).strip()[:200]
+    answer = (done.stdout or done.stderr).strip()
+    if done.returncode != 0 or not _VERSION.search(answer):
+        said = f": {_message(answer)}" if answer else ""
+        raise ToolMissing(
+            f"{command[0]} is not a working kustomize (`{' '.join(command[-2:] if len(command) > 2 else command)}`"
+            f" exited {done.returncode}{said}): {INSTALL_HINT}"
+        )
+    return answer[:200]
+
+
+_VERSION = re.compile(r"v?\d+\.\d+\.\d+")
+# kubectl (klog) prints errors as: E1203 10:33:01.123456   42 run.go:72] "command failed" err="..."
+_KLOG = re.compile(r'^[IWEF]\d{4} [\d:.]+\s+\d+ [\w./-]+:\d+\] (?:"[^"]*" )?(?:err=)?(?P<rest>.*)$')
 
 
 def _message(stderr: str) -> str:
-    """kustomize's error, without its usage text and the "Error: " prefix."""
-    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    """kustomize's error, without its usage text, the "Error: " prefix or kubectl's log prefix."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     for line in lines:
-        if line.startswith("Error: "):
-            return line.removeprefix("Error: ").strip()
-    return lines[-1].strip() if lines else ""
+        if line.startswith(("Error: ", "error: ")):
+            return line[len("Error: ") :].strip()
+    for line in lines:
+        klog = _KLOG.match(line)
+        if klog is not None:
+            return _unquote(klog.group("rest"))
+    return lines[-1] if lines else ""
+
+
+def _unquote(text: str) -> str:
+    """A Go %q string's content (klog quotes err=...); anything else as it is."""
+    import json
+
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        try:
+            return str(json.loads(text))
+        except ValueError:
+            return text[1:-1]
+    return text

@@ -312,3 +312,17 @@ def test_yaml_go_rejects_is_an_error_only_where_flux_reads_it(write_repo: RepoWr
     assert lines[1].startswith("kubernetes/apps/ks.yaml:1: error [build] Kustomization/default/web: ")
     assert lines[2].endswith("(no Flux Kustomization reads this file)")
     assert "notes/x.yaml:2: error [yaml]" in strict.stdout
+
+
+@pytest.mark.parametrize("binary", ["/bin/false", "/bin/true"])
+def test_a_broken_kustomize_is_named_not_blamed_on_the_repository(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, monkeypatch: pytest.MonkeyPatch, binary: str
+) -> None:
+    root = _repo(write_repo, {"web": flux_ks("web", "./apps/web", "default")}, {"apps/web/cm.yaml": CM})
+    monkeypatch.setenv("PHOEBE_KUSTOMIZE", binary)
+
+    result = phoebe("validate", str(root))
+
+    assert (result.code, result.stdout) == (5, "")
+    assert result.stderr.startswith(f"phoebe: error: {binary} is not a working kustomize (`{binary} version` exited ")
+    assert result.stderr.count("\n") == 1
