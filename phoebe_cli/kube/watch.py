@@ -40,6 +40,18 @@ class Change:
         return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
+def parse_event(line: str, path: str) -> JSON:
+    """One watch event. A line that is not a whole JSON object (the connection dropped in the middle
+    of it) is ClusterUnreachable: the watch resumes from the last version it saw."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        raise ClusterUnreachable(f"watch of {path}: the stream broke off in the middle of an event") from None
+    if not isinstance(event, dict):
+        raise ClusterUnreachable(f"watch of {path}: the server sent something that is not an event")
+    return event
+
+
 async def watch_from(
     kube: KubeClient,
     path: str,
@@ -65,7 +77,7 @@ async def watch_from(
             async for line in kube.stream_lines(path, params=query, what=f"watch {path}"):
                 if not line:
                     continue
-                event = json.loads(line)
+                event = parse_event(line, path)
                 kind = event.get("type")
                 obj = event.get("object") or {}
                 if kind == "ERROR":
