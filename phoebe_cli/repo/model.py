@@ -29,6 +29,7 @@ from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.inventory import inventory_id as key_inventory_id
 from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.flux.secrets import SOPS_MARK, mask_secret
 from phoebe_cli.repo import substitute
 from phoebe_cli.repo.builder import Builder, BuildOutput
 from phoebe_cli.repo.cache import read_cached, write_cached
@@ -38,8 +39,6 @@ from phoebe_cli.repo.scan import Artifact, Scanner
 from phoebe_cli.repo.sourceignore import IgnoreProblem
 from phoebe_cli.repo.yamlio import Document, YamlError, load_documents
 
-MASK = "***"
-SOPS_MARK = "phoebe.dev/sops"  # the annotation on a SOPS-encrypted Secret, its values masked
 CLUSTER_SCOPED = frozenset(
     {
         "Namespace",
@@ -287,22 +286,6 @@ def inventory_id(obj: Mapping[str, Any], default_namespace: str) -> str:
 
 def _is_sops(obj: Mapping[str, Any]) -> bool:
     return isinstance(obj.get("sops"), dict)
-
-
-def mask_secret(obj: dict[str, Any]) -> dict[str, Any]:
-    """Secret values never leave phoebe: data and stringData values become ***."""
-    if obj.get("kind") != "Secret":
-        return obj
-    masked = dict(obj)
-    for key in ("data", "stringData"):
-        if isinstance(obj.get(key), dict):
-            masked[key] = dict.fromkeys(obj[key], MASK)
-    masked.pop("sops", None)
-    if _is_sops(obj):
-        annotations = dict((masked.get("metadata") or {}).get("annotations") or {})
-        annotations[SOPS_MARK] = "encrypted"
-        masked["metadata"] = {**(masked.get("metadata") or {}), "annotations": annotations}
-    return masked
 
 
 def secret_digests(secret: Mapping[str, Any]) -> dict[str, str]:
