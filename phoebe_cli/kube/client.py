@@ -25,7 +25,7 @@ from phoebe_cli.errors import (
     RequestRejected,
 )
 from phoebe_cli.kube._httpx import httpx
-from phoebe_cli.kube.config import ClusterAccess, NoCredentials, StaticCredentials
+from phoebe_cli.kube.config import ClusterAccess, Impersonation, NoCredentials, StaticCredentials
 
 USER_AGENT = "phoebe"
 DEFAULT_MAX_IN_FLIGHT = 64
@@ -63,14 +63,60 @@ class _Auth(httpx.Auth):
                 yield request
 
 
-def _ssl_context(access: ClusterAccess) -> ssl.SSLContext:
+class _ServerNameContext(ssl.SSLContext):
+    """TLS that always uses one server name (the kubeconfig's ``tls-server-name``) for SNI and
+    for checking the server's certificate, whatever host the connection is for.
+
+    httpx's ``sni_hostname`` extension is not enough: httpcore ignores it inside a proxy tunnel.
+    This works for direct and tunnelled connections alike."""
+
+    server_name: str = ""
+
+    def wrap_bio(
+        self,
+        incoming: ssl.MemoryBIO,
+        outgoing: ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLObject:
+        return super().wrap_bio(incoming, outgoing, server_side, self.server_name, session)
+
+    def wrap_socket(
+        self,
+        sock: socket.socket,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | bytes | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> ssl.SSLSocket:
+        return super().wrap_socket(
+            sock, server_side, do_handshake_on_connect, suppress_ragged_eofs, self.server_name, session
+        )
+
+
+def _ssl_context(access: ClusterAccess, *, server_name: str | None = None) -> ssl.SSLContext:
+    """The TLS settings of the cluster entry. As with client-go, a CA in the kubeconfig is the
+    only one trusted; without one, the system's CAs are.
+
+    Each HTTP client gets a context of its own: httpcore sets the ALPN protocols on the context
+    it is given, and the HTTP/2 client and the HTTP/1.1 one want different ones."""
     try:
-        if access.verify_tls:
-            context = ssl.create_default_context(cafile=access.ca_file, cadata=access.ca_data)
+        context: ssl.SSLContext
+        if server_name:
+            named = _ServerNameContext(ssl.PROTOCOL_TLS_CLIENT)
+            named.server_name = server_name
+            context = named
         else:
-            context = ssl.create_default_context()
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if not access.verify_tls:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        elif access.ca_file or access.ca_data:
+            context.load_verify_locations(cafile=access.ca_file, cadata=access.ca_data)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
         if access.client_cert_file or access.client_cert_data:
             _load_client_certificate(context, access)
     except (ssl.SSLError, OSError, ValueError) as exc:
@@ -103,32 +149,44 @@ class KubeClient:
         self.access = access
         self.settings = settings or ClientSettings()
         self._gate = asyncio.Semaphore(self.settings.max_in_flight)
-        self._ssl = _ssl_context(access)
         self._http = self._new_http(http2=True)
         self._http1: httpx.AsyncClient | None = None
         self.requests_sent = 0
 
     def _new_http(self, *, http2: bool) -> httpx.AsyncClient:
-        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        """A client with everything the kubeconfig asks for on every request, streams included:
+        credentials, impersonation, proxy, TLS server name, compression."""
+        access = self.access
+        headers: list[tuple[bytes, bytes]] = [(b"User-Agent", USER_AGENT.encode()), (b"Accept", b"application/json")]
         auth: httpx.Auth | None = None
-        if isinstance(self.access.credentials, StaticCredentials | NoCredentials):
+        if isinstance(access.credentials, StaticCredentials | NoCredentials):
             # Fixed credentials go in the default headers: no auth flow to run per request.
-            header = self.access.authorization()
+            header = access.authorization()
             if header:
-                headers["Authorization"] = header
+                headers.append((b"Authorization", header.encode()))
         else:
-            auth = _Auth(self.access)
-        return httpx.AsyncClient(
-            base_url=self.access.server,
+            auth = _Auth(access)
+        if access.impersonate is not None:
+            headers.extend((name.encode(), value) for name, value in access.impersonate.headers())
+        proxy: httpx.Proxy | None = None
+        if access.proxy is not None:
+            # As Go's transport: TLS to an https proxy is checked with the cluster's trust settings.
+            proxy_tls = _ssl_context(access) if access.proxy.url.startswith("https:") else None
+            proxy = httpx.Proxy(access.proxy.url, ssl_context=proxy_tls)
+        client = httpx.AsyncClient(
+            base_url=access.server,
             http2=http2,
-            verify=self._ssl,
+            verify=_ssl_context(access, server_name=access.tls_server_name),
             auth=auth,
             timeout=httpx.Timeout(self.settings.request_timeout, connect=self.settings.connect_timeout),
             headers=headers,
-            proxy=self.access.proxy,
-            trust_env=False,
+            proxy=proxy,
+            trust_env=False,  # the proxy was decided in config, as client-go decides it
             limits=httpx.Limits(max_connections=self.settings.max_in_flight, max_keepalive_connections=8),
         )
+        if access.disable_compression:
+            del client.headers["Accept-Encoding"]  # client-go: no Accept-Encoding: gzip
+        return client
 
     def _fallback(self) -> httpx.AsyncClient:
         """An HTTP/1.1 client: for streams, and for answers HTTP/2 cannot deliver (see ``request``)."""
@@ -146,11 +204,6 @@ class KubeClient:
         await self._http.aclose()
         if self._http1 is not None:
             await self._http1.aclose()
-
-    def _extensions(self) -> dict[str, Any] | None:
-        if self.access.tls_server_name:
-            return {"sni_hostname": self.access.tls_server_name}
-        return None
 
     async def request(
         self,
@@ -186,7 +239,6 @@ class KubeClient:
                         params=query,
                         content=content,
                         headers=headers,
-                        extensions=self._extensions(),
                     )
                 except httpx.RemoteProtocolError as exc:
                     # The API server closes HTTP/2 connections of unauthenticated clients with
@@ -195,15 +247,15 @@ class KubeClient:
                     if http is self._http and _connection_terminated(exc):
                         http = self._fallback()
                         continue
-                    raise _transport_error(exc, self.access.server) from exc
+                    raise _transport_error(exc, self.access) from exc
                 except httpx.HTTPError as exc:
-                    raise _transport_error(exc, self.access.server) from exc
+                    raise _transport_error(exc, self.access) from exc
             if response.status_code == 429 and attempt < MAX_THROTTLE_RETRIES:
                 await asyncio.sleep(_retry_after(response, attempt))
                 continue
             if response.is_success:
                 return response
-            raise _status_error(response, what or path)
+            raise _status_error(response, what or path, self.access.impersonate)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get_json(
@@ -284,17 +336,15 @@ class KubeClient:
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         timeout = httpx.Timeout(None, connect=self.settings.connect_timeout)
         try:
-            async with self._fallback().stream(
-                "GET", path, params=query, timeout=timeout, extensions=self._extensions()
-            ) as response:
+            async with self._fallback().stream("GET", path, params=query, timeout=timeout) as response:
                 self.requests_sent += 1
                 if not response.is_success:
                     await response.aread()
-                    raise _status_error(response, what or path)
+                    raise _status_error(response, what or path, self.access.impersonate)
                 async for line in response.aiter_lines():
                     yield line
         except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.access.server) from exc
+            raise _transport_error(exc, self.access) from exc
 
 
 def _connection_terminated(exc: httpx.RemoteProtocolError) -> bool:
@@ -329,7 +379,7 @@ def _retry_after(response: httpx.Response, attempt: int) -> float:
     return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
 
 
-def _status_error(response: httpx.Response, what: str) -> ClusterError:
+def _status_error(response: httpx.Response, what: str, impersonate: Impersonation | None = None) -> ClusterError:
     """A phoebe error for a non-2xx answer, keeping the Status reason and message."""
     code = response.status_code
     reason: str | None = None
@@ -352,7 +402,11 @@ def _status_error(response: httpx.Response, what: str) -> ClusterError:
             detail=detail,
         )
     if code == 403:
-        return Forbidden(f"forbidden: {message or what}", reason=reason or "Forbidden", code=code, detail=detail)
+        # For paths (not resources) the server's own message starts with "forbidden: " already.
+        text = message.removeprefix("forbidden: ") if message else what
+        if impersonate is not None and message and "impersonate" in message:
+            text = f'you may not act as "{impersonate.user}": {text}'
+        return Forbidden(f"forbidden: {text}", reason=reason or "Forbidden", code=code, detail=detail)
     if code == 404:
         return NotFound(f"not found: {message or what}", reason=reason or "NotFound", code=code, detail=detail)
     if code == 429:
@@ -386,9 +440,18 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def _transport_error(exc: httpx.HTTPError, server: str) -> ClusterError:
-    """Connection, DNS, TLS and timeout failures as one line naming the server."""
+def _transport_error(exc: httpx.HTTPError, access: ClusterAccess) -> ClusterError:
+    """Connection, DNS, TLS, proxy and timeout failures as one line naming the server (and the
+    proxy, when one is in the way)."""
     text = str(exc) or type(exc).__name__
+    server = access.server
+    proxy = access.proxy
+    if proxy is not None:
+        if isinstance(exc, httpx.ProxyError):
+            return ClusterUnreachable(
+                f"the proxy {proxy.shown} ({proxy.source}) did not connect to {server}: {text}", detail=text
+            )
+        server = f"{server} through the proxy {proxy.shown} ({proxy.source})"
     for cause in _causes(exc):
         if isinstance(cause, ssl.SSLCertVerificationError):
             why = cause.verify_message or cause.reason

@@ -18,10 +18,11 @@ from phoebe_cli.errors import KubeconfigError
 
 @dataclass(frozen=True)
 class Entry:
-    """One named cluster, user or context, with the file it came from."""
+    """One named cluster, user or context, with the file it came from. ``value`` may hold
+    credentials (a user's token, key or password): it is left out of the repr."""
 
     name: str
-    value: dict[str, Any]
+    value: dict[str, Any] = field(repr=False)
     source: Path
 
     def path(self, key: str) -> str | None:

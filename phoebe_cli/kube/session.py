@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from phoebe_cli.errors import FluxNotInstalled, NotFound
 from phoebe_cli.flux.kinds import ALL_KINDS, FLUX_GROUPS, FluxKind
 from phoebe_cli.kube.client import ClientSettings, KubeClient
-from phoebe_cli.kube.config import ClusterAccess, load_cluster_access
+from phoebe_cli.kube.config import ClusterAccess, ImpersonationFlags, load_cluster_access
 from phoebe_cli.kube.discovery import ApiCatalog, ServedKind, discover
 
 
@@ -19,6 +19,7 @@ class SessionOptions:
     context: str | None = None
     flux_namespace: str = "flux-system"
     request_timeout: float | None = None
+    impersonate: ImpersonationFlags | None = None  # kubectl-style --as/--as-uid/--as-group
 
 
 class Session:
@@ -49,7 +50,7 @@ class Session:
 
 @asynccontextmanager
 async def open_session(options: SessionOptions) -> AsyncIterator[Session]:
-    access = load_cluster_access(options.kubeconfig, options.context)
+    access = load_cluster_access(options.kubeconfig, options.context, options.impersonate)
     settings = ClientSettings()
     if options.request_timeout is not None:
         settings = ClientSettings(

@@ -127,3 +127,74 @@ def test_merged_kubeconfig_files_first_wins(
     assert checked(result)["context"] == "one"
     # context "two" exists (from the second file) and uses the first file's phoebe-admin user
     assert checked(phoebe("check", "--context", "two", "-o", "json"))["context"] == "two"
+
+
+def test_a_context_whose_user_is_not_defined_is_a_usage_error(
+    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path
+) -> None:
+    # it used to fall back to anonymous and end in "forbidden: forbidden:" (exit 4)
+    doc = config(cluster_entry(cluster, **{"certificate-authority": str(cluster.plane.ca_file)}), {"token": "x"})
+    doc["contexts"][0]["context"]["user"] = "typo"
+    path = write(tmp_path / "kc", doc)
+
+    result = phoebe("status", kubeconfig=path)
+
+    assert result.code == 2
+    assert result.stdout == ""
+    assert (
+        result.stderr
+        == f"phoebe: error: kubeconfig context 'ctx' names user 'typo', which {path} does not define (users: u)\n"
+    )
+
+
+def test_a_context_whose_cluster_is_not_defined_is_a_usage_error(
+    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path
+) -> None:
+    doc = config(cluster_entry(cluster), {"token": "x"})
+    doc["contexts"][0]["context"]["cluster"] = "typo"
+    path = write(tmp_path / "kc", doc)
+
+    result = phoebe("sync", "ks", "-A", "--no-wait", kubeconfig=path)
+
+    assert result.code == 2
+    assert result.stderr == (
+        f"phoebe: error: kubeconfig context 'ctx' names cluster 'typo', which {path} does not define (clusters: c)\n"
+    )
+
+
+def test_the_token_never_shows_with_verbose_output(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    good = cluster.kubeconfig_with_token(tmp_path, cluster.plane.admin_token, "good")
+    result = phoebe("-v", "-v", "status", "-v", kubeconfig=good)
+    assert result.code in (0, 1), result.stderr
+    assert "requests to" in result.stderr  # -v -v did add its detail
+    assert cluster.plane.admin_token not in result.stdout + result.stderr
+
+    wrong_token = "wrong-" + cluster.plane.admin_token[::-1]
+    bad = cluster.kubeconfig_with_token(tmp_path, wrong_token, "bad")
+    failed = phoebe("-v", "-v", "status", kubeconfig=bad)
+    assert failed.code == 3
+    assert "HTTP 401 GET" in failed.stderr  # -v added the cause
+    assert wrong_token not in failed.stdout + failed.stderr
+
+
+def test_exec_credentials_never_show_with_verbose_output(
+    phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path
+) -> None:
+    plugin = tmp_path / "plugin"
+    credential = {
+        "apiVersion": "client.authentication.k8s.io/v1",
+        "kind": "ExecCredential",
+        "status": {"token": cluster.plane.admin_token},
+    }
+    plugin.write_text(f"#!/bin/sh\necho '{json.dumps(credential)}'\n")
+    plugin.chmod(0o700)
+    exec_user = {
+        "exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": str(plugin), "interactiveMode": "Never"}
+    }
+    doc = config(cluster_entry(cluster, **{"certificate-authority": str(cluster.plane.ca_file)}), exec_user)
+
+    result = phoebe("-v", "-v", "status", kubeconfig=write(tmp_path / "kc", doc))
+
+    assert result.code in (0, 1), result.stderr
+    assert "requests to" in result.stderr
+    assert cluster.plane.admin_token not in result.stdout + result.stderr
