@@ -4,9 +4,10 @@ Pure: objects in, frozen results out. The same comparison serves ``phoebe diff``
 cluster (the live object against the server-side-apply dry-run of the checkout's object) and
 offline between two Git refs (what a Flux Kustomization builds at the base against the head).
 
-The rules follow kustomize-controller v1.9.6 and fluxcd/pkg/ssa:
+The rules of kustomize-controller v1.9.6 and fluxcd/pkg/ssa it applies live in ``flux/apply.py``
+(shared with the cluster side's dry-runs), Secret masking in ``flux/secrets.py``:
 
-- **Noise** is dropped before comparing (``normalize``): server-owned metadata, the whole
+- **Noise** is dropped before comparing (``apply.normalize``): server-owned metadata, the whole
   ``status``, kubectl's last-applied annotation, empty label/annotation maps, the labels and
   annotations named by ``strip_attrs`` (on the object and on its pod template), and the JSON
   Pointer paths of the Kustomization's ``spec.ignore`` rules whose target matches the object.
@@ -18,7 +19,8 @@ The rules follow kustomize-controller v1.9.6 and fluxcd/pkg/ssa:
   case-insensitively, as ssa's ``AnyInMetadata``); ``ssa: IfNotPresent`` is applied only when the
   object is absent, so it is *created* when there is no object before and skipped otherwise.
   A pruned object is skipped when it carries ``kustomize.toolkit.fluxcd.io/prune: disabled`` (or
-  reconcile disabled / ssa Ignore, as kustomize-controller's delete exclusions).
+  reconcile disabled / ssa Ignore, as kustomize-controller's delete exclusions), and a live one
+  when it lacks the Kustomization's owner labels (``owner``: ssa deletes only what it owns).
 - **Secrets** (``v1`` ``Secret``) never show a value: ``stringData`` is merged into ``data``
   (base64-encoded, as the API server does) and the two sides are compared key by key; results
   say which keys were added, removed or changed, and the unified text leaves ``data`` out. A Secret
@@ -27,6 +29,9 @@ The rules follow kustomize-controller v1.9.6 and fluxcd/pkg/ssa:
   the mask ``***`` itself, is compared by key set only: such keys are ``unknown``.
 - **Lists** pair by index, except lists of maps that all have a unique ``name`` (containers,
   env, ports, volumes), which pair by name so that an insertion is one added item.
+- **Objects** are named by ``inventory.ObjectKey``: API group, kind, namespace and name. Two
+  objects of one kind, namespace and name in different groups (the Gateway API's and Istio's
+  ``Gateway``) are two objects; ``qualified`` shows the group where the plain name is ambiguous.
 """
 
 from __future__ import annotations
@@ -36,16 +41,25 @@ import binascii
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Literal
 
 import yaml
 
-from phoebe_cli.errors import UsageError
+from phoebe_cli.flux.apply import (
+    DEFAULT_STRIP_ATTRS,
+    IgnoreRule,
+    apply_skip_reason,
+    ignore_rules,
+    ignored_paths,
+    json_equal,
+    normalize_paths,
+    prune_skip_reason,
+)
+from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.objects import ObjectRef
-from phoebe_cli.flux.selectors import parse_selector
+from phoebe_cli.flux.secrets import MASK, SOPS_MARK, is_secret, is_sops_encrypted
 
 __all__ = [
     "CHANGED",
@@ -60,6 +74,7 @@ __all__ = [
     "SECRET_UNCHANGED",
     "SECRET_UNKNOWN",
     "SKIPPED",
+    "SOPS_MARK",
     "UNCHANGED",
     "DiffReport",
     "FieldChange",
@@ -67,13 +82,11 @@ __all__ = [
     "KustomizationDiff",
     "ObjectDiff",
     "ObjectKey",
+    "ambiguous_keys",
     "compare",
     "dump_yaml",
     "ignore_rules",
     "join_path",
-    "key_of",
-    "normalize",
-    "skip_reason",
 ]
 
 CREATED, CHANGED, DELETED, UNCHANGED, SKIPPED = "created", "changed", "deleted", "unchanged", "skipped"
@@ -82,365 +95,15 @@ CHANGE_KINDS = (CREATED, CHANGED, DELETED, SKIPPED, UNCHANGED)  # the order of c
 SECRET_ADDED, SECRET_REMOVED, SECRET_CHANGED, SECRET_UNCHANGED = "added", "removed", "changed", "unchanged"
 SECRET_UNKNOWN = "unknown"  # present on both sides, values not known (SOPS-encrypted or masked)
 
-MASK = "***"  # what a Secret value is shown as; also the repo model's mask, so it means "unknown"
 
-# Label/annotation keys left out of the comparison, as flux-local users pass to --strip-attrs:
-# they change with every chart release without saying anything about the change. A key ending
-# in "/*" is a prefix: "checksum/*" is every "checksum/..." key (checksum/config, checksum/secret).
-DEFAULT_STRIP_ATTRS: tuple[str, ...] = (
-    "helm.sh/chart",
-    "checksum/*",
-    "app.kubernetes.io/version",
-    "chart",
-)
-
-_FLUX = "kustomize.toolkit.fluxcd.io"
-RECONCILE_KEY = f"{_FLUX}/reconcile"
-SSA_KEY = f"{_FLUX}/ssa"
-PRUNE_KEY = f"{_FLUX}/prune"
-SOPS_MARKER = "phoebe.dev/sops"
-
-_NOISE_METADATA = (
-    "managedFields",
-    "resourceVersion",
-    "generation",
-    "uid",
-    "creationTimestamp",
-    "selfLink",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-)
-_NOISE_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration", SOPS_MARKER)
-
-
-# --- keys -----------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ObjectKey:
-    api_version: str
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        if self.namespace:
-            return f"{self.kind}/{self.namespace}/{self.name}"
-        return f"{self.kind}/{self.name}"
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-    @property
-    def version(self) -> str:
-        return self.api_version.rpartition("/")[2]
-
-
-def key_of(obj: Mapping[str, Any]) -> ObjectKey:
-    meta = obj.get("metadata") or {}
-    return ObjectKey(
-        api_version=str(obj.get("apiVersion", "")),
-        kind=str(obj.get("kind", "")),
-        namespace=str(meta.get("namespace") or ""),
-        name=str(meta.get("name") or ""),
-    )
-
-
-def _is_secret(obj: Mapping[str, Any]) -> bool:
-    return obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1"
-
-
-def _metadata_map(obj: Mapping[str, Any], which: str) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
-        return {}
-    found = meta.get(which)
-    return found if isinstance(found, Mapping) else {}
-
-
-# --- ignore rules ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class IgnoreRule:
-    """One entry of a Flux Kustomization's ``spec.ignore``: RFC 6901 JSON Pointers left out of
-    the comparison of the objects its target selects (every object when it has no target).
-
-    ``group``, ``version``, ``kind``, ``name`` and ``namespace`` are regular expressions matched
-    against the whole value; ``label_selector`` and ``annotation_selector`` are Kubernetes label
-    selectors. Empty means "any". The pointer ``""`` is the whole object.
-    """
-
-    paths: tuple[str, ...]
-    group: str = ""
-    version: str = ""
-    kind: str = ""
-    name: str = ""
-    namespace: str = ""
-    label_selector: str = ""
-    annotation_selector: str = ""
-
-    def matches(self, obj: Mapping[str, Any]) -> bool:
-        key = key_of(obj)
-        for pattern, value in (
-            (self.namespace, key.namespace),
-            (self.name, key.name),
-            (self.group, key.group),
-            (self.version, key.version),
-            (self.kind, key.kind),
-        ):
-            if pattern and _regex(pattern).fullmatch(value) is None:
-                return False
-        if self.label_selector and not _selector(self.label_selector)(_str_map(_metadata_map(obj, "labels"))):
-            return False
-        return not (
-            self.annotation_selector
-            and not _selector(self.annotation_selector)(_str_map(_metadata_map(obj, "annotations")))
-        )
-
-
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
-@lru_cache(maxsize=256)
-def _selector(selector: str) -> Callable[[Mapping[str, str]], bool]:
-    return parse_selector(selector)
-
-
-def _str_map(values: Mapping[str, Any]) -> dict[str, str]:
-    return {str(k): "" if v is None else str(v) for k, v in values.items()}
-
-
-def ignore_rules(kustomization_spec: Mapping[str, Any]) -> list[IgnoreRule]:
-    """The rules of ``spec.ignore``; a rule that Flux would refuse raises ``UsageError``."""
-    rules = []
-    for index, raw in enumerate(kustomization_spec.get("ignore") or ()):
-        where = f"spec.ignore[{index}]"
-        if not isinstance(raw, Mapping):
-            raise UsageError(f"{where}: not a map")
-        paths = raw.get("paths") or ()
-        if isinstance(paths, str) or not all(isinstance(p, str) for p in paths):
-            raise UsageError(f"{where}.paths: not a list of JSON Pointers")
-        for path in paths:
-            if path and not path.startswith("/"):
-                raise UsageError(f"{where}.paths: {path!r} is not a JSON Pointer (RFC 6901): it must start with '/'")
-        target = raw.get("target") or {}
-        if not isinstance(target, Mapping):
-            raise UsageError(f"{where}.target: not a map")
-        rule = IgnoreRule(
-            paths=tuple(paths),
-            group=str(target.get("group") or ""),
-            version=str(target.get("version") or ""),
-            kind=str(target.get("kind") or ""),
-            name=str(target.get("name") or ""),
-            namespace=str(target.get("namespace") or ""),
-            label_selector=str(target.get("labelSelector") or ""),
-            annotation_selector=str(target.get("annotationSelector") or ""),
-        )
-        for name in ("group", "version", "kind", "name", "namespace"):
-            pattern = getattr(rule, name)
-            try:
-                _regex(pattern)
-            except re.error as exc:
-                raise UsageError(f"{where}.target.{name}: invalid regular expression {pattern!r}: {exc}") from exc
-        for name in ("label_selector", "annotation_selector"):
-            selector = getattr(rule, name)
-            if selector:
-                try:
-                    _selector(selector)
-                except UsageError as exc:
-                    raise UsageError(f"{where}.target: {exc}") from exc
-        rules.append(rule)
-    return rules
-
-
-def _ignored_paths(rules: Iterable[IgnoreRule], obj: Mapping[str, Any]) -> list[str]:
-    return [path for rule in rules if rule.matches(obj) for path in rule.paths]
-
-
-def _pointer_tokens(pointer: str) -> list[str]:
-    return [token.replace("~1", "/").replace("~0", "~") for token in pointer[1:].split("/")]
-
-
-def _list_index(token: str, length: int) -> int | None:
-    if not re.fullmatch(r"-?[0-9]+", token):
-        return None
-    index = int(token)
-    if index < 0:
-        index += length  # negative indices, as Flux's JSON patch options allow
-    return index if 0 <= index < length else None
-
-
-def _remove_pointer(doc: dict[str, Any], pointer: str) -> None:
-    """Remove what ``pointer`` points at, in place; a path that is not there is fine."""
-    tokens = _pointer_tokens(pointer)
-    parent: Any = doc
-    for token in tokens[:-1]:
-        if isinstance(parent, dict):
-            if token not in parent:
-                return
-            parent = parent[token]
-        elif isinstance(parent, list):
-            index = _list_index(token, len(parent))
-            if index is None:
-                return
-            parent = parent[index]
-        else:
-            return
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        parent.pop(last, None)
-    elif isinstance(parent, list):
-        index = _list_index(last, len(parent))
-        if index is not None:
-            del parent[index]
-
-
-# --- normalizing ----------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """A deep copy made of plain dicts, lists and built-in scalars (str/int subclasses too)."""
-    if isinstance(value, Mapping):
-        return {str(k) if isinstance(k, str) else k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _stripped(key: str, strip_attrs: Sequence[str]) -> bool:
-    for attr in strip_attrs:
-        if attr.endswith("/*"):
-            if key.startswith(attr[:-1]):
-                return True
-        elif key == attr:
-            return True
-    return False
-
-
-def _clean_metadata(meta: Any, strip_attrs: Sequence[str], noise: bool) -> None:
-    if not isinstance(meta, dict):
-        return
-    if noise:
-        for name in _NOISE_METADATA:
-            meta.pop(name, None)
-    for which in ("labels", "annotations"):
-        values = meta.get(which)
-        if isinstance(values, dict):
-            for key in list(values):
-                if _stripped(str(key), strip_attrs) or (noise and which == "annotations" and key in _NOISE_ANNOTATIONS):
-                    del values[key]
-        if which in meta and not meta[which]:
-            del meta[which]
-
-
-def _pod_template_metadata(obj: dict[str, Any]) -> list[Any]:
-    """Metadata of the templates an object stamps out: pod templates, CronJob job templates."""
-    found = []
-    spec = obj.get("spec")
-    if isinstance(spec, dict):
-        template = spec.get("template")
-        if isinstance(template, dict):
-            found.append(template.get("metadata"))
-        job = spec.get("jobTemplate")
-        if isinstance(job, dict):
-            found.append(job.get("metadata"))
-            job_spec = job.get("spec")
-            if isinstance(job_spec, dict) and isinstance(job_spec.get("template"), dict):
-                found.append(job_spec["template"].get("metadata"))
-    return found
-
-
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _merge_string_data(obj: dict[str, Any]) -> None:
-    """``stringData`` into ``data``, base64-encoded, as the API server does (stringData wins).
-    A masked value stays the mask, so that it still reads as unknown."""
-    string_data = obj.pop("stringData", None)
-    if not isinstance(string_data, dict) or not string_data:
-        return
-    data = obj.get("data")
-    data = dict(data) if isinstance(data, dict) else {}
-    for key, value in string_data.items():
-        text = "" if value is None else str(value)
-        data[key] = MASK if text == MASK else _b64(text)
-    obj["data"] = data
-
-
-def _normalize(obj: Mapping[str, Any], strip_attrs: Sequence[str], paths: Iterable[str]) -> dict[str, Any]:
-    doc = _plain(obj)
-    if not isinstance(doc, dict):
-        return {}
-    if isinstance(doc.get("sops"), dict):
-        del doc["sops"]  # SOPS metadata: the controller decrypts and drops it before applying
-    if _is_secret(doc):
-        _merge_string_data(doc)
-    for path in paths:
-        if path == "":
-            return {}
-        _remove_pointer(doc, path)
-    doc.pop("status", None)
-    _clean_metadata(doc.get("metadata"), strip_attrs, noise=True)
-    for meta in _pod_template_metadata(doc):
-        _clean_metadata(meta, strip_attrs, noise=False)
-    return doc
-
-
-def normalize(
-    obj: Mapping[str, Any],
-    *,
-    strip_attrs: Sequence[str] = DEFAULT_STRIP_ATTRS,
-    ignore: Iterable[IgnoreRule] = (),
-) -> dict[str, Any]:
-    """A deep copy of ``obj`` without what says nothing about the change (see the module doc).
-
-    Secret values are kept (merged into ``data``): ``compare`` is what keeps them out of sight.
-    """
-    return _normalize(obj, strip_attrs, _ignored_paths(ignore, obj))
-
-
-# --- skipping -------------------------------------------------------------------------------------
-def _in_metadata(obj: Mapping[str, Any], key: str, value: str) -> bool:
-    """ssa's AnyInMetadata for one pair: a label or annotation, non-empty, equal ignoring case."""
-    for which in ("labels", "annotations"):
-        found = _metadata_map(obj, which).get(key)
-        if found is not None and str(found) != "" and str(found).casefold() == value.casefold():
-            return True
-    return False
-
-
-def _excluded(obj: Mapping[str, Any]) -> str | None:
-    if _in_metadata(obj, RECONCILE_KEY, "disabled"):
-        return "reconcile disabled"
-    if _in_metadata(obj, SSA_KEY, "Ignore"):
-        return "ssa: Ignore"
-    return None
-
-
-def skip_reason(obj: Mapping[str, Any], *, deleting: bool = False) -> str | None:
-    """Why Flux would leave ``obj`` alone, from its labels and annotations, or None.
-
-    Applying: "reconcile disabled", "ssa: Ignore", or "ssa: IfNotPresent" (which only holds when
-    the object already exists; ``compare`` decides that). Pruning (``deleting=True``):
-    "prune disabled", "reconcile disabled" or "ssa: Ignore".
-    """
-    if deleting:
-        if _in_metadata(obj, PRUNE_KEY, "disabled"):
-            return "prune disabled"
-        return _excluded(obj)
-    excluded = _excluded(obj)
-    if excluded:
-        return excluded
-    if _in_metadata(obj, SSA_KEY, "IfNotPresent"):
-        return "ssa: IfNotPresent"
-    return None
+def ambiguous_keys(keys: Iterable[ObjectKey]) -> frozenset[ObjectKey]:
+    """The keys whose plain name (Kind/namespace/name) another key of ``keys`` shares in another
+    API group: to be shown with their group (``compare(..., qualify=...)``)."""
+    groups: dict[str, set[str]] = {}
+    unique = set(keys)
+    for key in unique:
+        groups.setdefault(key.subject, set()).add(key.group)
+    return frozenset(key for key in unique if len(groups[key.subject]) > 1)
 
 
 def _skip(
@@ -448,19 +111,15 @@ def _skip(
     after: Mapping[str, Any] | None,
     before_is_live: bool,
     prune: bool,
+    owner: tuple[str, str] | None,
 ) -> str | None:
     if after is None:
         assert before is not None
-        reason = skip_reason(before, deleting=True)
+        reason = prune_skip_reason(before, owner if before_is_live else None)
         if reason is None and not prune:
             reason = "prune disabled on the Kustomization"
         return reason
-    reason = _excluded(after)
-    if reason is None and before is not None and before_is_live:
-        reason = _excluded(before)
-    if reason is None and before is not None and _in_metadata(after, SSA_KEY, "IfNotPresent"):
-        reason = "ssa: IfNotPresent"
-    return reason
+    return apply_skip_reason(after, before, existing_is_live=before_is_live)
 
 
 # --- results --------------------------------------------------------------------------------------
@@ -489,10 +148,17 @@ class ObjectDiff:
     secret_keys: Mapping[str, str] = field(default_factory=dict)
     reason: str = ""
     truncated: bool = False
+    qualified: bool = False  # another object of the comparison has this kind, namespace and name
 
     @property
     def is_secret(self) -> bool:
-        return self.key.kind == "Secret" and self.key.api_version == "v1"
+        return self.key.kind == "Secret" and self.key.group == ""
+
+    @property
+    def subject(self) -> str:
+        """How the object is named to the user: Kind/namespace/name, with the API group when
+        that alone would be ambiguous (``Gateway.gateway.networking.k8s.io/net/main``)."""
+        return self.key.qualified_subject if self.qualified else self.key.subject
 
 
 @dataclass(frozen=True)
@@ -541,29 +207,6 @@ class DiffReport:
 
 
 # --- comparing ------------------------------------------------------------------------------------
-def _category(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, dict):
-        return "map"
-    if isinstance(value, list):
-        return "list"
-    return type(value).__name__
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Equal as documents: maps regardless of key order, lists in order, 1 is neither 1.0 nor true."""
-    if _category(a) != _category(b):
-        return False
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
-
-
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
@@ -626,7 +269,7 @@ def _walk(before: Any, after: Any, path: str, out: list[FieldChange]) -> None:
         for index in range(len(after), len(before)):
             out.append(FieldChange(f"{path}[{index}]", "removed", before[index], None))
         return
-    if not _equal(before, after):
+    if not json_equal(before, after):
         out.append(FieldChange(path, "changed", before, after))
 
 
@@ -704,7 +347,7 @@ def dump_yaml(doc: Any) -> str:
 def _unified(
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
-    key: ObjectKey,
+    subject: str,
     sides: tuple[str, str],
 ) -> str:
     if before is not None and after is not None:
@@ -715,8 +358,8 @@ def _unified(
         difflib.unified_diff(
             old,
             new,
-            fromfile=f"{key} ({sides[0]})" if before is not None else "/dev/null",
-            tofile=f"{key} ({sides[1]})" if after is not None else "/dev/null",
+            fromfile=f"{subject} ({sides[0]})" if before is not None else "/dev/null",
+            tofile=f"{subject} ({sides[1]})" if after is not None else "/dev/null",
             lineterm="",
         )
     )
@@ -740,13 +383,6 @@ def _truncate(text: str, limit_bytes: int | None) -> tuple[str, bool]:
 
 
 # --- Secrets --------------------------------------------------------------------------------------
-def _is_sops(obj: Mapping[str, Any] | None) -> bool:
-    if obj is None:
-        return False
-    marker = _metadata_map(obj, "annotations").get(SOPS_MARKER)
-    return isinstance(obj.get("sops"), Mapping) or str(marker) == "encrypted"
-
-
 def _secret_values(doc: Mapping[str, Any] | None) -> dict[str, bytes | None]:
     """Key -> decoded value, None when the value is not known (the mask)."""
     if doc is None:
@@ -812,6 +448,8 @@ def compare(
     limit_bytes: int | None = None,
     before_is_live: bool = False,
     prune: bool = True,
+    owner: tuple[str, str] | None = None,
+    qualify: Collection[ObjectKey] = (),
 ) -> ObjectDiff:
     """What applying ``after`` over ``before`` does to one object.
 
@@ -821,18 +459,21 @@ def compare(
     alone are skipped, with the reason, unless they are equal anyway. ``before_is_live``: the
     before side is the live object (cluster mode), whose exclusion annotations Flux honours too.
     ``prune``: the Kustomization's ``spec.prune``; without it, removed objects are skipped.
+    ``owner``: (name, namespace) of the Kustomization; with ``before_is_live``, a live object
+    without its owner labels is not pruned (skipped). ``qualify``: keys named with their API
+    group (``ambiguous_keys``), in the result and in the unified text's headers.
     """
     if before is None and after is None:
         raise ValueError("compare needs an object on at least one side")
     desired = after if after is not None else before
     assert desired is not None
-    key = key_of(desired)
-    rules = list(ignore)
-    paths = _ignored_paths(rules, desired)
-    old = _normalize(before, strip_attrs, paths) if before is not None else None
-    new = _normalize(after, strip_attrs, paths) if after is not None else None
-    secret = _is_secret(desired)
-    by_key_set = secret and (_is_sops(before) or _is_sops(after))
+    key = ObjectKey.of(desired)
+    qualified = key in qualify
+    paths = ignored_paths(ignore, desired)
+    old = normalize_paths(before, strip_attrs, paths, keep=MASK) if before is not None else None
+    new = normalize_paths(after, strip_attrs, paths, keep=MASK) if after is not None else None
+    secret = is_secret(desired)
+    by_key_set = secret and (is_sops_encrypted(before) or is_sops_encrypted(after))
 
     states: dict[str, str] = _secret_keys(old, new, by_key_set) if secret else {}
     shown_old = _without_data(old) if secret else old
@@ -844,22 +485,23 @@ def compare(
         _walk(shown_old, shown_new, "", fields)
         fields.extend(_secret_fields(states))
 
-    reason = _skip(before, after, before_is_live, prune)
+    reason = _skip(before, after, before_is_live, prune, owner)
     if reason is not None:
         if old is not None and new is not None and not fields:
-            return ObjectDiff(key, UNCHANGED)
-        return ObjectDiff(key, SKIPPED, reason=reason)
+            return ObjectDiff(key, UNCHANGED, qualified=qualified)
+        return ObjectDiff(key, SKIPPED, reason=reason, qualified=qualified)
 
     if old is None:
         change = CREATED
     elif new is None:
         change = DELETED
     elif not fields:
-        return ObjectDiff(key, UNCHANGED)
+        return ObjectDiff(key, UNCHANGED, qualified=qualified)
     else:
         change = CHANGED
-    unified = _unified(shown_old, shown_new, key, sides)
-    if change == CHANGED and shown_old is not None and shown_new is not None and _equal(shown_old, shown_new):
+    subject = key.qualified_subject if qualified else key.subject
+    unified = _unified(shown_old, shown_new, subject, sides)
+    if change == CHANGED and shown_old is not None and shown_new is not None and json_equal(shown_old, shown_new):
         unified = ""  # only Secret data changed: its keys say what
     unified, truncated = _truncate(unified, limit_bytes)
     return ObjectDiff(
@@ -869,4 +511,5 @@ def compare(
         unified=unified,
         secret_keys=states,
         truncated=truncated,
+        qualified=qualified,
     )

@@ -1,20 +1,36 @@
 """Naming one object, and Flux's inventory ids (``status.inventory.entries[].id``) — pure, shared
-by the repo model (which ids a build yields) and the cluster side (which objects an inventory
-names)."""
+by the repo model (which ids a build yields), the cluster side (which objects an inventory
+names, what a dry-run answered) and diff (which objects pair up).
+
+An object is who it is by its API group, kind, namespace and name: the Gateway API's ``Gateway``
+(gateway.networking.k8s.io) and Istio's ``Gateway`` (networking.istio.io) of one name are two
+objects. The version is not part of it: ``apps/v1`` and ``apps/v1beta2`` Deployments of one name
+are one object served in two versions, as Flux's inventory ids say (they hold no version).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any
 
 
-class ObjectKey(NamedTuple):
-    """What names one object: (apiVersion, kind, namespace or None when cluster-scoped, name)."""
+@dataclass(frozen=True, eq=False)
+class ObjectKey:
+    """What names one object: apiVersion, kind, namespace (None when cluster-scoped) and name.
+
+    Equal and hashed by (group, kind, namespace, name) — ``identity`` —, never by the version,
+    which the key still carries for the requests that need it (``api_version``, ``version``).
+    """
 
     api_version: str
     kind: str
     namespace: str | None
     name: str
+
+    def __post_init__(self) -> None:
+        if self.namespace == "":
+            object.__setattr__(self, "namespace", None)
 
     @property
     def group(self) -> str:
@@ -25,9 +41,37 @@ class ObjectKey(NamedTuple):
         return self.api_version.rpartition("/")[2]
 
     @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """(group, kind, namespace or "", name): what makes two keys the same object."""
+        return (self.group, self.kind, self.namespace or "", self.name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ObjectKey):
+            return NotImplemented
+        return self.identity == other.identity
+
+    def __hash__(self) -> int:
+        return hash(self.identity)
+
+    @property
+    def sort_key(self) -> tuple[str, str, str, str]:
+        """Kind, namespace, name, then the group: the order objects are listed in."""
+        return (self.kind, self.namespace or "", self.name, self.group)
+
+    @property
     def subject(self) -> str:
         """Flux's way of naming an object in messages: Kind/namespace/name or Kind/name."""
         return f"{self.kind}/{self.namespace}/{self.name}" if self.namespace else f"{self.kind}/{self.name}"
+
+    @property
+    def qualified_subject(self) -> str:
+        """The subject with the API group, as kubectl writes a kind with its group
+        (``Gateway.gateway.networking.k8s.io/net/main``); core objects have none to add."""
+        kind = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{kind}/{self.namespace}/{self.name}" if self.namespace else f"{kind}/{self.name}"
+
+    def __str__(self) -> str:
+        return self.subject
 
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> ObjectKey:
@@ -70,6 +114,3 @@ def inventory_id(key: ObjectKey) -> str:
     if key.group == RBAC_GROUP and key.kind in _RBAC_KINDS:
         name = name.replace(":", "__")
     return f"{key.namespace or ''}_{name}_{key.group}_{key.kind}"
-
-
-# --- what Flux does to an object before applying it -------------------------------------------

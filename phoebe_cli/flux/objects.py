@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from phoebe_cli.flux.inventory import ObjectKey, parse_inventory_id
 from phoebe_cli.flux.kinds import (
     HELM_CHART,
     HELM_RELEASE,
@@ -75,28 +76,6 @@ class ObjectRef:
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class InventoryEntry:
-    """One applied object from ``status.inventory.entries``: ``<ns>_<name>_<group>_<kind>``."""
-
-    namespace: str
-    name: str
-    group: str
-    kind: str
-    version: str
-
-    @classmethod
-    def parse(cls, entry_id: str, version: str = "") -> InventoryEntry | None:
-        # The name may contain "_"? No: Kubernetes names cannot; ":" is written as "__" (RBAC names).
-        parts = entry_id.split("_")
-        if len(parts) < 4:
-            return None
-        namespace, kind = parts[0], parts[-1]
-        group = parts[-2]
-        name = "_".join(parts[1:-2]).replace("__", ":")
-        return cls(namespace, name, group, kind, version)
 
 
 @dataclass(frozen=True)
@@ -309,14 +288,17 @@ class FluxObject:
         return self.kind is HELM_REPOSITORY and self.spec.get("type") == "oci"
 
     @property
-    def inventory(self) -> tuple[InventoryEntry, ...]:
+    def inventory(self) -> tuple[ObjectKey, ...]:
+        """``status.inventory.entries`` as object keys; an entry whose id cannot be parsed is
+        left out."""
         entries = (self.status.get("inventory") or {}).get("entries") or []
         parsed = []
         for entry in entries:
             if isinstance(entry, Mapping) and entry.get("id"):
-                item = InventoryEntry.parse(str(entry["id"]), str(entry.get("v", "")))
-                if item is not None:
-                    parsed.append(item)
+                try:
+                    parsed.append(parse_inventory_id(str(entry["id"]), str(entry.get("v", ""))))
+                except ValueError:
+                    continue
         return tuple(parsed)
 
 

@@ -50,7 +50,7 @@ def build_tree(objects: Mapping[ObjectRef, FluxObject], roots: Sequence[ObjectRe
             kind = kind_of(entry.group, entry.kind)
             if kind is None:
                 continue
-            child = ObjectRef(kind.kind, entry.namespace, entry.name)
+            child = ObjectRef(kind.kind, entry.namespace or "", entry.name)
             if child in objects and child != ref:
                 kids.append(child)
                 listed.add(child)

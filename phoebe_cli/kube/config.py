@@ -544,6 +544,9 @@ def _cluster_access(context: str, cluster: Entry) -> ClusterAccess:
     for flag in ("insecure-skip-tls-verify", "disable-compression"):
         if not isinstance(value.get(flag, False), bool):
             raise _problem(context, cluster, "cluster", f"{flag} must be true or false")
+    if value.get("insecure-skip-tls-verify") and (ca_file or value.get("certificate-authority-data")):
+        # client-go: "specifying a root certificates file with the insecure flag is not allowed"
+        raise _problem(context, cluster, "cluster", "a certificate authority and insecure-skip-tls-verify are both set")
     access = ClusterAccess(
         server=server.rstrip("/"),
         context=context,

@@ -166,7 +166,7 @@ def diff_view(report: DiffReport, *, color: bool) -> RenderableType:
 
 def _terminal_object(diff: ObjectDiff, out: _Lines) -> None:
     mark, style = MARKS.get(diff.change, ("?", ""))
-    out.line(INDENT, (f"{mark} {diff.change}", style), "  ", str(diff.key))
+    out.line(INDENT, (f"{mark} {diff.change}", style), "  ", diff.subject)
     if diff.reason:
         out.extend((f"  ({diff.reason})", symbols.STYLE_ABSENT))
     if diff.change != CHANGED:
@@ -274,7 +274,7 @@ def _diff_block(text: str) -> str:
 def _object_markdown(diff: ObjectDiff) -> tuple[str, str]:
     """The object's heading (with its secret keys) and its diff text ("" when none)."""
     mark, _ = MARKS.get(diff.change, ("?", ""))
-    heading = f"**{mark} {diff.change}** {_code(str(diff.key))}"
+    heading = f"**{mark} {diff.change}** {_code(diff.subject)}"
     if diff.reason:
         heading += f" ({diff.reason})"
     heading += "\n\n"

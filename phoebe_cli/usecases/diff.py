@@ -3,8 +3,9 @@
 Two comparisons, one report (``flux.diff.DiffReport``):
 
 - **refs** (offline, CI): the checkout read at ``--base`` and at ``--head`` (default: the working
-  tree) with the repo model; the objects each Flux Kustomization yields are paired by (kind,
-  namespace, name), so reordering is never a change.
+  tree) with the repo model; the objects each Flux Kustomization yields are paired by their
+  ``ObjectKey`` (API group, kind, namespace, name; not the version), so reordering is never a
+  change and two kinds of one name in different groups are two objects.
 - **cluster**: the checkout's objects server-side-apply dry-run against the cluster, each result
   compared with the live object; prune candidates from the live inventory (see ``diff_cluster``).
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from phoebe_cli.flux import diff as fluxdiff
 from phoebe_cli.flux.helmvalues import Lookup, with_effective_values
+from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.repo.model import (
     BuildState,
@@ -104,33 +106,39 @@ def _with_digests(secret: dict[str, Any], digests: Mapping[str, str] | None) -> 
     return result
 
 
-def _objects(declared: DeclaredKustomization | None) -> dict[tuple[str, str, str], dict[str, Any]]:
+def _key(obj: Mapping[str, Any], default_namespace: str) -> ObjectKey:
+    """The object's key as the Kustomization applies it: its namespace defaulted."""
+    ref = object_ref(obj, default_namespace)
+    return ObjectKey(str(obj.get("apiVersion", "")), ref.kind, ref.namespace or None, ref.name)
+
+
+def _objects(declared: DeclaredKustomization | None) -> dict[ObjectKey, dict[str, Any]]:
     if declared is None or declared.state not in BUILT:
         return {}
     built = {}
     for obj in declared.objects:
-        ref = object_ref(obj, declared.ref.namespace)
+        key = _key(obj, declared.ref.namespace)
         digests = declared.secret_digests.get(inventory_id(obj, declared.ref.namespace))
-        built[(ref.kind, ref.namespace, ref.name)] = _with_digests(obj, digests) if ref.kind == "Secret" else obj
+        built[key] = _with_digests(obj, digests) if key.kind == "Secret" else obj
     raw_secrets = {}
     for raw in declared.output.objects if declared.output is not None else []:
         if raw.get("kind") == "Secret" and "sops" not in raw:
-            ref = object_ref(raw, declared.ref.namespace)
-            raw_secrets[(ref.kind, ref.namespace, ref.name)] = raw
+            raw_secrets[_key(raw, declared.ref.namespace)] = raw
     # valuesFrom reads Secrets as built (before substitution), so the values they hold can be
     # placed in the release's values — each one masked by helmvalues, never shown
     lookup_in = _build_lookup({**built, **raw_secrets})
     return {
-        key: with_effective_values(obj, lookup_in(key[1])) if obj.get("kind") == "HelmRelease" else obj
+        key: with_effective_values(obj, lookup_in(key.namespace or "")) if obj.get("kind") == "HelmRelease" else obj
         for key, obj in built.items()
     }
 
 
-def _build_lookup(built: Mapping[tuple[str, str, str], dict[str, Any]]) -> Callable[[str], Lookup]:
-    """A release's valuesFrom sources are looked up in its namespace among the same build's objects."""
+def _build_lookup(built: Mapping[ObjectKey, dict[str, Any]]) -> Callable[[str], Lookup]:
+    """A release's valuesFrom sources (core ConfigMaps and Secrets) are looked up in its namespace
+    among the same build's objects."""
 
     def lookup_in(namespace: str) -> Lookup:
-        return lambda kind, name: built.get((kind, namespace, name))
+        return lambda kind, name: built.get(ObjectKey("v1", kind, namespace, name))
 
     return lookup_in
 
@@ -174,9 +182,11 @@ def compare_builds(
     ignore = fluxdiff.ignore_rules(spec)
     prune = bool(spec.get("prune"))
     before, after = _objects(base), _objects(head)
+    keys = set(before) | set(after)
+    qualify = fluxdiff.ambiguous_keys(keys)
     results = []
     unchanged = 0
-    for key in sorted(set(before) | set(after)):
+    for key in sorted(keys, key=lambda k: k.sort_key):
         result = fluxdiff.compare(
             before.get(key),
             after.get(key),
@@ -185,6 +195,7 @@ def compare_builds(
             ignore=ignore,
             limit_bytes=options.limit_bytes,
             prune=prune,
+            qualify=qualify,
         )
         if result.change == fluxdiff.UNCHANGED:
             unchanged += 1
@@ -250,7 +261,7 @@ def _for_dry_run(secret: dict[str, Any], digests: Mapping[str, str] | None) -> d
     values = dict(digests) if digests is not None else dict.fromkeys(keys, fluxdiff.MASK)
     result["data"] = {k: base64.b64encode(str(v).encode()).decode() for k, v in values.items()}
     meta = dict(result.get("metadata") or {})
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != fluxdiff.SOPS_MARKER}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != fluxdiff.SOPS_MARK}
     meta["annotations"] = annotations
     if not annotations:
         meta.pop("annotations")
@@ -267,7 +278,7 @@ def _dry_run_secret_back(result: Mapping[str, Any], digests: Mapping[str, str] |
     answer["data"] = {k: base64.b64decode(str(v)).decode() for k, v in (result.get("data") or {}).items()}
     if digests is None:
         meta = dict(answer.get("metadata") or {})
-        meta["annotations"] = {**(meta.get("annotations") or {}), fluxdiff.SOPS_MARKER: "encrypted"}
+        meta["annotations"] = {**(meta.get("annotations") or {}), fluxdiff.SOPS_MARK: "encrypted"}
         answer["metadata"] = meta
     return answer
 
@@ -343,17 +354,32 @@ def _judge(result: Any, found: Mapping[str, str] | None, compare_options: dict[s
         return f"{result.key.subject}: the dry-run failed: {result.error}"
     if result.action == "unchanged" and not secret:
         # Flux's own drift test says there is nothing to apply
-        return fluxdiff.ObjectDiff(fluxdiff.key_of(result.obj), fluxdiff.UNCHANGED)
+        return fluxdiff.ObjectDiff(ObjectKey.of(result.obj), fluxdiff.UNCHANGED)
     after = _dry_run_secret_back(result.obj, found) if secret else result.obj
     return fluxdiff.compare(live, after, **compare_options)
+
+
+def _inventory_keys(live_ks: Mapping[str, Any] | None) -> list[ObjectKey]:
+    """The objects a live Kustomization's inventory names (ids that cannot be read left out)."""
+    from phoebe_cli.flux.inventory import parse_inventory_id
+
+    keys = []
+    status = (live_ks or {}).get("status") or {}
+    for entry in (status.get("inventory") or {}).get("entries") or []:
+        try:
+            keys.append(parse_inventory_id(str(entry.get("id", "")), str(entry.get("v", ""))))
+        except ValueError:
+            continue
+    return keys
 
 
 async def _pruned(
     session: Session, catalog: Any, live_ks: Mapping[str, Any], built_ids: set[str], compare_options: dict[str, Any]
 ) -> list[fluxdiff.ObjectDiff]:
     """What the live inventory holds and the build no longer has: deleted, when prune is on."""
-    from phoebe_cli.kube.apply import ObjectKey, get_objects, parse_inventory_id
-    from phoebe_cli.kube.apply import inventory_id as key_id
+    from phoebe_cli.flux.inventory import inventory_id as key_id
+    from phoebe_cli.flux.inventory import parse_inventory_id
+    from phoebe_cli.kube.apply import get_objects
 
     entries = ((live_ks.get("status") or {}).get("inventory") or {}).get("entries") or []
     gone: list[ObjectKey] = []
@@ -376,8 +402,8 @@ async def _diff_one(
     live_ks: Mapping[str, Any] | None,
     options: DiffOptions,
 ) -> fluxdiff.KustomizationDiff:
+    from phoebe_cli.flux.inventory import inventory_id as key_id
     from phoebe_cli.kube.apply import dry_run_all
-    from phoebe_cli.kube.apply import inventory_id as key_id
 
     ref = declared.ref
     warnings: list[str] = []
@@ -391,11 +417,19 @@ async def _diff_one(
         "limit_bytes": options.limit_bytes,
         "before_is_live": True,
         "prune": bool(spec.get("prune")),
+        "owner": (ref.name, ref.namespace),
     }
     sendable, digests = _sendable(declared)
     results = await dry_run_all(
-        session.kube, catalog, sendable, owner=(ref.name, ref.namespace), recreate=bool(spec.get("force"))
+        session.kube,
+        catalog,
+        sendable,
+        owner=(ref.name, ref.namespace),
+        recreate=bool(spec.get("force")),
+        ignore=compare_options["ignore"],
     )
+    # named with their API group where kind, namespace and name alone are ambiguous
+    compare_options["qualify"] = fluxdiff.ambiguous_keys([*(r.key for r in results), *_inventory_keys(live_ks)])
     diffs: list[fluxdiff.ObjectDiff] = []
     unchanged = 0
     for result, found in zip(results, digests, strict=True):

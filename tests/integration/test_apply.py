@@ -1,5 +1,6 @@
 """Server-side apply dry-runs (kube/apply.py) against the real API server: what the server would
-store, what is live, per-object errors, and that nothing is ever written."""
+store, what is live, per-object errors, and that nothing is ever written. The pure rules they use
+(flux/apply.py, flux/inventory.py) are tested in tests/unit/test_flux_apply.py and test_inventory.py."""
 
 from __future__ import annotations
 
@@ -12,20 +13,16 @@ from typing import Any, TypeVar
 import pytest
 
 from phoebe_cli.errors import AuthenticationFailed, ExitCode, Forbidden, NotFound, RequestRejected, exit_code_for
+from phoebe_cli.flux.apply import IgnoreRule, set_owner_labels
+from phoebe_cli.flux.inventory import ObjectKey, parse_inventory_id
 from phoebe_cli.kube.apply import (
     DryRunResult,
     KindNotServed,
-    ObjectKey,
     ResourceCatalog,
     dry_run_all,
     dry_run_apply,
     get_objects,
-    has_drifted,
-    inventory_id,
-    normalize_object,
-    parse_inventory_id,
     resource_catalog,
-    set_owner_labels,
 )
 from phoebe_cli.kube.client import KubeClient
 from phoebe_cli.kube.config import load_cluster_access
@@ -223,6 +220,22 @@ def test_secret_string_data_is_sent_as_data(cluster: Cluster, namespace: str) ->
     assert "stringData" not in result.desired and result.desired["data"] == {"user": "YWRtaW4="}
     assert result.obj is not None and result.obj["data"] == {"user": "YWRtaW4="}  # "old" would go
     assert result.action == "configured"
+
+
+def test_ignored_paths_are_no_drift(cluster: Cluster, namespace: str) -> None:
+    """spec.ignore rules as ssa's hasDriftedWithIgnore reads them: a change only in an ignored
+    path leaves the object unchanged; the dry-run answer still holds the new value."""
+    cluster.api.apply(configmap("scaled", namespace, {"replicas": "5", "mode": "a"}), manager="kustomize-controller")
+    replicas = [IgnoreRule(paths=("/data/replicas",), kind="ConfigMap")]
+
+    plain = dry_run(cluster, configmap("scaled", namespace, {"replicas": "1", "mode": "a"}))
+    ignored = dry_run(cluster, configmap("scaled", namespace, {"replicas": "1", "mode": "a"}), ignore=replicas)
+    other = dry_run(cluster, configmap("scaled", namespace, {"replicas": "1", "mode": "b"}), ignore=replicas)
+
+    assert plain.action == "configured"
+    assert ignored.action == "unchanged"
+    assert ignored.obj is not None and ignored.obj["data"]["replicas"] == "1"
+    assert other.action == "configured"
 
 
 def test_skipped_objects_are_not_dry_run(cluster: Cluster, namespace: str) -> None:
@@ -460,154 +473,3 @@ def test_get_objects_by_inventory_id(cluster: Cluster, namespace: str) -> None:
         None,
         None,
     ]
-
-
-# --- pure parts --------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("entry_id", "version", "key"),
-    [
-        ("apps_podinfo-config__ConfigMap", "v1", ObjectKey("v1", "ConfigMap", "apps", "podinfo-config")),
-        ("apps_podinfo_apps_Deployment", "v1", ObjectKey("apps/v1", "Deployment", "apps", "podinfo")),
-        ("_media__Namespace", "v1", ObjectKey("v1", "Namespace", None, "media")),
-        (
-            "_flux-view_rbac.authorization.k8s.io_ClusterRole",
-            "v1",
-            ObjectKey("rbac.authorization.k8s.io/v1", "ClusterRole", None, "flux-view"),
-        ),
-        (
-            "_system__aggregate-to-view_rbac.authorization.k8s.io_ClusterRole",
-            "v1",
-            ObjectKey("rbac.authorization.k8s.io/v1", "ClusterRole", None, "system:aggregate-to-view"),
-        ),
-        (
-            "flux-system_cluster-apps_kustomize.toolkit.fluxcd.io_Kustomization",
-            "v1",
-            ObjectKey(KUSTOMIZE_V1, "Kustomization", "flux-system", "cluster-apps"),
-        ),
-        (
-            "_helmreleases.helm.toolkit.fluxcd.io_apiextensions.k8s.io_CustomResourceDefinition",
-            "v1",
-            ObjectKey(
-                "apiextensions.k8s.io/v1", "CustomResourceDefinition", None, "helmreleases.helm.toolkit.fluxcd.io"
-            ),
-        ),
-    ],
-)
-def test_inventory_ids_round_trip(entry_id: str, version: str, key: ObjectKey) -> None:
-    assert parse_inventory_id(entry_id, version) == key
-    assert inventory_id(key) == entry_id
-
-
-def test_inventory_id_writes_colons_only_in_rbac_names() -> None:
-    # cli-utils transcodes ":" for RBAC kinds only (other kinds cannot have it in their names)
-    assert inventory_id(ObjectKey("v1", "ConfigMap", "ns", "a:b")) == "ns_a:b__ConfigMap"
-    assert inventory_id(ObjectKey("rbac.authorization.k8s.io/v1", "Role", "ns", "a:b")) == (
-        "ns_a__b_rbac.authorization.k8s.io_Role"
-    )
-
-
-@pytest.mark.parametrize("entry_id", ["", "nounderscore", "ns_name", "ns_name_Kind"])
-def test_malformed_inventory_ids(entry_id: str) -> None:
-    with pytest.raises(ValueError, match="unable to parse stored object metadata"):
-        parse_inventory_id(entry_id, "v1")
-
-
-def test_service_port_protocol_defaults_to_tcp_as_flux_does() -> None:
-    """ssa normalize: "adds default port protocol to Service" (normalize_test.go)."""
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "web", "creationTimestamp": "2020-01-01T00:00:00Z"},
-        "spec": {"ports": [{"port": 80}, {"port": 443}, {"port": 53, "protocol": "UDP"}]},
-        "status": {"loadBalancer": {}},
-    }
-
-    normalized = normalize_object(service)
-
-    assert normalized == {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "web", "creationTimestamp": None},
-        "spec": {
-            "ports": [
-                {"port": 80, "protocol": "TCP"},
-                {"port": 443, "protocol": "TCP"},
-                {"port": 53, "protocol": "UDP"},
-            ]
-        },
-    }
-    assert service["spec"]["ports"][0] == {"port": 80}  # the input is not changed
-
-
-@pytest.mark.parametrize(
-    ("api_version", "kind", "path"),
-    [
-        ("v1", "Pod", ("spec",)),
-        ("apps/v1", "Deployment", ("spec", "template", "spec")),
-        ("apps/v1", "StatefulSet", ("spec", "template", "spec")),
-        ("apps/v1", "DaemonSet", ("spec", "template", "spec")),
-        ("apps/v1", "ReplicaSet", ("spec", "template", "spec")),
-        ("batch/v1", "Job", ("spec", "template", "spec")),
-        ("batch/v1", "CronJob", ("spec", "jobTemplate", "spec", "template", "spec")),
-    ],
-)
-def test_container_port_protocol_defaults_to_tcp(api_version: str, kind: str, path: tuple[str, ...]) -> None:
-    pod_spec: Obj = {
-        "containers": [{"name": "app", "ports": [{"containerPort": 80}, {"containerPort": 53, "protocol": "UDP"}]}],
-        "initContainers": [{"name": "init", "ports": [{"containerPort": 81}]}],  # Flux leaves these
-    }
-    obj: Obj = {"apiVersion": api_version, "kind": kind, "metadata": {"name": "x"}}
-    node = obj
-    for step in path[:-1]:
-        node = node.setdefault(step, {})
-    node[path[-1]] = pod_spec
-
-    normalized = normalize_object(obj)
-
-    spec = normalized
-    for step in path:
-        spec = spec[step]
-    assert spec["containers"][0]["ports"] == [
-        {"containerPort": 80, "protocol": "TCP"},
-        {"containerPort": 53, "protocol": "UDP"},
-    ]
-    assert spec["initContainers"][0]["ports"] == [{"containerPort": 81}]
-
-
-def test_normalisation_leaves_roles_and_keeps_crd_status() -> None:
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "r"}}
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "status": {"x": 1}}
-    other = {"apiVersion": "test/v1", "kind": "Test", "status": {"foo": "bar"}}
-
-    assert normalize_object(role) == role
-    assert normalize_object(crd)["status"] == {"x": 1}
-    assert normalize_object(other) == {"apiVersion": "test/v1", "kind": "Test", "metadata": {"creationTimestamp": None}}
-    secret = {"apiVersion": "v1", "kind": "Secret", "stringData": {"foo": "bar"}, "data": {"keep": "eA=="}}
-    assert normalize_object(secret) == {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"creationTimestamp": None},
-        "data": {"keep": "eA==", "foo": "YmFy"},
-    }
-
-
-def test_drift_rules() -> None:
-    live = {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "x", "resourceVersion": "5", "generation": 1, "managedFields": [{"manager": "a"}]},
-        "data": {"n": 1},
-    }
-    same_but_metadata = {
-        **live,
-        "metadata": {"name": "x", "resourceVersion": "5", "generation": 2, "labels": {}, "managedFields": []},
-    }
-    created = {**live, "metadata": {"name": "x"}}
-
-    assert not has_drifted(live, same_but_metadata)  # empty labels equal missing ones; other metadata ignored
-    assert has_drifted(live, created)
-    assert has_drifted(None, same_but_metadata)
-    assert has_drifted(live, {**same_but_metadata, "metadata": {**same_but_metadata["metadata"], "labels": {"a": "b"}}})
-    assert has_drifted(live, {**same_but_metadata, "data": {"n": 1.0}})  # Go compares int64 and float64 apart
-    assert has_drifted(live, {**same_but_metadata, "data": {"n": True}})
-    assert not has_drifted({**live, "status": {"a": 1}}, same_but_metadata)  # status is not compared

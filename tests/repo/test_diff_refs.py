@@ -974,3 +974,111 @@ def test_verbose_counts_kustomize_runs_and_a_second_run_builds_nothing(sample: S
     assert cold.stderr == "32 kustomize runs\n"
     assert warm.stderr == "0 kustomize runs\n"
     assert warm.stdout == cold.stdout
+
+
+# --- one object key: the API group is part of it -------------------------------------------------
+GATEWAYS = """\
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: main
+spec:
+  gatewayClassName: cilium
+  listeners:
+    - name: https
+      protocol: HTTPS
+      port: 443
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata:
+  name: main
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+    - hosts: ["*.example.org"]
+      port:
+        name: https
+        number: 443
+        protocol: HTTPS
+"""
+
+
+def add_gateways(sample: Sample) -> None:
+    """An app whose build holds two Gateways of one name: the Gateway API's and Istio's."""
+    sample.write(
+        "kubernetes/apps/default/gateways/ks.yaml",
+        sample.path("kubernetes/apps/default/echo/ks.yaml").read_text().replace("echo", "gateways"),
+    )
+    sample.write(
+        "kubernetes/apps/default/gateways/app/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - ./gateways.yaml\n",
+    )
+    sample.write("kubernetes/apps/default/gateways/app/gateways.yaml", GATEWAYS)
+    sample.edit(
+        "kubernetes/apps/default/kustomization.yaml",
+        "  - ./homepage/ks.yaml\n",
+        "  - ./homepage/ks.yaml\n  - ./gateways/ks.yaml\n",
+    )
+
+
+def test_two_kinds_of_one_name_in_different_groups_are_two_objects(sample: Sample, phoebe: PhoebeRunner) -> None:
+    """Objects pair by API group, kind, namespace and name: Istio's Gateway changing is not the
+    Gateway API's Gateway, and neither is dropped."""
+    add_gateways(sample)
+    base = sample.commit("two gateways")
+    sample.edit("kubernetes/apps/default/gateways/app/gateways.yaml", "istio: ingressgateway", "istio: internal")
+
+    result = diff(phoebe, sample, base=base)
+    as_json = document(diff(phoebe, sample, "-o", "json", base=base))
+
+    assert result.code == 1, result.stderr
+    assert result.stdout == (
+        f"{sample.label(base)} → working tree\n"
+        "\n"
+        "Kustomization/default/gateways\n"
+        "  ~ changed  Gateway.networking.istio.io/default/main\n"
+        "      @@ -7,7 +7,7 @@\n"
+        "           app.kubernetes.io/name: gateways\n"
+        "       spec:\n"
+        "         selector:\n"
+        "      -    istio: ingressgateway\n"
+        "      +    istio: internal\n"
+        "         servers:\n"
+        "         - hosts:\n"
+        "           - '*.example.org'\n"
+        "\n"
+        f"1 changed, {OBJECTS + 2} unchanged in 32 Kustomizations\n"  # the Kustomization and the other Gateway
+    )
+    gateways = next(k for k in as_json["kustomizations"] if k["name"] == "gateways")
+    assert gateways["unchanged"] == 1
+    [changed] = gateways["objects"]
+    assert (changed["apiVersion"], changed["kind"], changed["namespace"], changed["name"], changed["change"]) == (
+        "networking.istio.io/v1",
+        "Gateway",
+        "default",
+        "main",
+        "changed",
+    )
+    assert changed["fields"] == [
+        {"path": "spec.selector.istio", "op": "changed", "before": "ingressgateway", "after": "internal"}
+    ]
+    assert changed["diff"].splitlines()[:2] == [
+        f"--- Gateway.networking.istio.io/default/main ({sample.label(base)})",
+        "+++ Gateway.networking.istio.io/default/main (working tree)",
+    ]
+
+
+def test_a_new_app_with_two_gateways_of_one_name_creates_both(sample: Sample, phoebe: PhoebeRunner) -> None:
+    add_gateways(sample)
+
+    result = diff(phoebe, sample, "-o", "json")
+
+    assert result.code == 1, result.stderr
+    gateways = next(k for k in document(result)["kustomizations"] if k["name"] == "gateways")
+    assert [(o["apiVersion"], o["kind"], o["name"], o["change"]) for o in gateways["objects"]] == [
+        ("gateway.networking.k8s.io/v1", "Gateway", "main", "created"),
+        ("networking.istio.io/v1", "Gateway", "main", "created"),
+    ]

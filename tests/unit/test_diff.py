@@ -9,24 +9,21 @@ from typing import Any
 import pytest
 
 from phoebe_cli.errors import UsageError
+from phoebe_cli.flux.apply import DEFAULT_STRIP_ATTRS, IgnoreRule, ignore_rules, normalize, skip_reason
 from phoebe_cli.flux.diff import (
     CHANGED,
     CREATED,
-    DEFAULT_STRIP_ATTRS,
     DELETED,
     SKIPPED,
     UNCHANGED,
     DiffReport,
     FieldChange,
-    IgnoreRule,
     KustomizationDiff,
     ObjectDiff,
-    ObjectKey,
+    ambiguous_keys,
     compare,
-    ignore_rules,
-    normalize,
-    skip_reason,
 )
+from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.objects import ObjectRef
 
 SECRET_VALUE = "s3cr3t-hunter2-value"
@@ -100,15 +97,6 @@ def configmap(name: str = "web", data: dict[str, Any] | None = None, **meta: Any
         "metadata": {"name": name, "namespace": "apps", **meta},
         "data": data if data is not None else {"a": "1"},
     }
-
-
-# --- keys -----------------------------------------------------------------------------------------
-def test_object_key_names_namespaced_and_cluster_scoped_objects() -> None:
-    assert str(ObjectKey("apps/v1", "Deployment", "apps", "web")) == "Deployment/apps/web"
-    assert str(ObjectKey("v1", "Namespace", "", "apps")) == "Namespace/apps"
-    key = ObjectKey("apps/v1", "Deployment", "apps", "web")
-    assert (key.group, key.version) == ("apps", "v1")
-    assert (ObjectKey("v1", "Secret", "a", "b").group, ObjectKey("v1", "Secret", "a", "b").version) == ("", "v1")
 
 
 # --- every change kind ----------------------------------------------------------------------------
@@ -734,3 +722,103 @@ def test_report_counts_and_differs() -> None:
     assert report.differs
     assert report.counts == {"created": 1, "changed": 1, "deleted": 0, "skipped": 1, "unchanged": 5}
     assert not DiffReport("cluster", "cluster", "checkout", (skipped_only,)).differs
+
+
+# --- one object key: group, kind, namespace, name -------------------------------------------------
+def gateway(api_version: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": api_version,
+        "kind": "Gateway",
+        "metadata": {"name": "main", "namespace": "net"},
+        "spec": spec,
+    }
+
+
+GATEWAY_API_V1 = "gateway.networking.k8s.io/v1"
+ISTIO_V1 = "networking.istio.io/v1"
+
+
+def test_ambiguous_keys_are_those_sharing_a_name_across_groups() -> None:
+    gateway_api = ObjectKey(GATEWAY_API_V1, "Gateway", "net", "main")
+    istio = ObjectKey(ISTIO_V1, "Gateway", "net", "main")
+    other = ObjectKey(ISTIO_V1, "Gateway", "net", "edge")
+    same_group_other_version = ObjectKey("networking.istio.io/v1beta1", "Gateway", "net", "main")
+    assert ambiguous_keys([gateway_api, istio, other]) == {gateway_api, istio}
+    assert ambiguous_keys([istio, same_group_other_version, other]) == frozenset()  # one object, two versions
+
+
+def test_a_qualified_object_is_named_with_its_group() -> None:
+    before, after = gateway(ISTIO_V1, selector={"istio": "a"}), gateway(ISTIO_V1, selector={"istio": "b"})
+    qualify = ambiguous_keys([ObjectKey.of(before), ObjectKey(GATEWAY_API_V1, "Gateway", "net", "main")])
+
+    plain = compare(before, after)
+    qualified = compare(before, after, qualify=qualify)
+
+    assert (plain.subject, qualified.subject) == ("Gateway/net/main", "Gateway.networking.istio.io/net/main")
+    assert qualified.unified.splitlines()[:2] == [
+        "--- Gateway.networking.istio.io/net/main (base)",
+        "+++ Gateway.networking.istio.io/net/main (head)",
+    ]
+    assert qualified.fields == plain.fields
+
+
+def test_builds_pair_objects_by_group_kind_namespace_and_name() -> None:
+    """Two Gateways of one name, the Gateway API's and Istio's, in one Kustomization: Istio's
+    changes; both are compared, neither replaces the other."""
+    from phoebe_cli.repo.model import DeclaredKustomization, Origin
+    from phoebe_cli.usecases.diff import DiffOptions, compare_builds
+
+    ref = ObjectRef("Kustomization", "net", "gateways")
+    spec = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization", "spec": {"prune": True}}
+
+    def built(*objects: dict[str, Any]) -> DeclaredKustomization:
+        return DeclaredKustomization(ref, spec, Origin(None, None, None), objects=list(objects))
+
+    gateway_api = gateway(GATEWAY_API_V1, gatewayClassName="cilium")
+    base = built(gateway_api, gateway(ISTIO_V1, selector={"istio": "ingressgateway"}))
+    head = built(gateway(ISTIO_V1, selector={"istio": "internal"}), copy.deepcopy(gateway_api))
+
+    result = compare_builds(ref, base, head, ("base", "head"), DiffOptions())
+
+    assert result.unchanged == 1
+    [changed] = result.objects
+    assert (changed.change, changed.key.api_version, changed.subject) == (
+        CHANGED,
+        ISTIO_V1,
+        "Gateway.networking.istio.io/net/main",
+    )
+    assert changed.fields == (FieldChange("spec.selector.istio", "changed", "ingressgateway", "internal"),)
+
+    # a new one of the other group is created, not a change of the first
+    added = compare_builds(ref, built(gateway_api), built(gateway_api, gateway(ISTIO_V1)), ("b", "h"), DiffOptions())
+    assert [(o.change, o.key.group) for o in added.objects] == [(CREATED, "networking.istio.io")]
+    assert added.unchanged == 1
+    # and one version for another of the same group is the same object
+    moved = compare_builds(
+        ref,
+        built(gateway("networking.istio.io/v1beta1", selector={"istio": "a"})),
+        built(gateway(ISTIO_V1, selector={"istio": "a"})),
+        ("b", "h"),
+        DiffOptions(),
+    )
+    assert [(o.change, [f.path for f in o.fields]) for o in moved.objects] == [(CHANGED, ["apiVersion"])]
+
+
+def test_a_live_object_another_kustomization_owns_is_not_pruned() -> None:
+    """ssa deletes only objects with the Kustomization's owner labels (kustomize-controller's
+    DeleteOptions.Inclusions): an object another Kustomization has taken over stays."""
+    owner = ("apps", "flux-system")
+    ours = configmap(
+        labels={"kustomize.toolkit.fluxcd.io/name": "apps", "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}
+    )
+    theirs = configmap(
+        labels={"kustomize.toolkit.fluxcd.io/name": "web", "kustomize.toolkit.fluxcd.io/namespace": "apps"}
+    )
+
+    assert compare(ours, None, before_is_live=True, owner=owner).change == DELETED
+    taken = compare(theirs, None, before_is_live=True, owner=owner)
+    assert (taken.change, taken.reason) == (SKIPPED, "owned by Kustomization apps/web")
+    unlabelled = compare(configmap(), None, before_is_live=True, owner=owner)
+    assert (unlabelled.change, unlabelled.reason) == (SKIPPED, "without this Kustomization's owner labels")
+    # between refs the base is a build, not the live object: no owner labels to read
+    assert compare(configmap(), None, owner=owner).change == DELETED

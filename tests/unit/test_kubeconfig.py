@@ -215,6 +215,11 @@ def test_a_context_that_names_no_user_is_anonymous(tmp_path: Path) -> None:
         ),
         (
             {"token": "t"},
+            {"certificate-authority-data": "eA==", "insecure-skip-tls-verify": True},
+            "cluster 'x' ({path}): a certificate authority and insecure-skip-tls-verify are both set",
+        ),
+        (
+            {"token": "t"},
             {"disable-compression": "yes"},
             "cluster 'x' ({path}): disable-compression must be true or false",
         ),

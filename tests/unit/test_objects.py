@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from phoebe_cli.flux import kinds
-from phoebe_cli.flux.objects import FluxObject, InventoryEntry, ObjectRef, State
+from phoebe_cli.flux.inventory import ObjectKey
+from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
 
 
 def cond(
@@ -117,30 +118,23 @@ def test_source_refs() -> None:
     assert oci.chart_source_ref is None
 
 
-@pytest.mark.parametrize(
-    ("entry_id", "parsed"),
-    [
-        ("apps_podinfo-config__ConfigMap", ("apps", "podinfo-config", "", "ConfigMap")),
-        (
-            "media_sonarr_kustomize.toolkit.fluxcd.io_Kustomization",
-            ("media", "sonarr", "kustomize.toolkit.fluxcd.io", "Kustomization"),
-        ),
-        ("_media__Namespace", ("", "media", "", "Namespace")),
-        (
-            "_system__controller_rbac.authorization.k8s.io_ClusterRole",
-            ("", "system:controller", "rbac.authorization.k8s.io", "ClusterRole"),
-        ),
-    ],
-)
-def test_inventory_ids(entry_id: str, parsed: tuple[str, str, str, str]) -> None:
-    entry = InventoryEntry.parse(entry_id, "v1")
-    assert entry is not None
-    assert (entry.namespace, entry.name, entry.group, entry.kind) == parsed
-
-
 def test_inventory_of_an_object() -> None:
-    o = obj(status={"inventory": {"entries": [{"id": "apps_web_apps_Deployment", "v": "v1"}, {"id": "bad"}]}})
-    assert o.inventory == (InventoryEntry("apps", "web", "apps", "Deployment", "v1"),)
+    o = obj(
+        status={
+            "inventory": {
+                "entries": [
+                    {"id": "apps_web_apps_Deployment", "v": "v1"},
+                    {"id": "bad"},  # left out, not an error
+                    {"id": "_system__controller_rbac.authorization.k8s.io_ClusterRole", "v": "v1"},
+                ]
+            }
+        }
+    )
+    assert o.inventory == (
+        ObjectKey("apps/v1", "Deployment", "apps", "web"),
+        ObjectKey("rbac.authorization.k8s.io/v1", "ClusterRole", None, "system:controller"),
+    )
+    assert [key.api_version for key in o.inventory] == ["apps/v1", "rbac.authorization.k8s.io/v1"]
 
 
 def test_oci_helm_repository() -> None:
