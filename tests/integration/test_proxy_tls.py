@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,15 +155,14 @@ def test_a_proxy_url_client_go_refuses_is_a_usage_error(
     )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("socksio") is not None, reason="SOCKS support is installed")
-def test_socks5_without_socks_support_is_refused(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
-    path = kubeconfig(cluster, tmp_path / "kc", **{"proxy-url": "socks5://127.0.0.1:1080"})
+def test_socks5_proxy_url_carries_every_request(phoebe: PhoebeRunner, cluster: Cluster, tmp_path: Path) -> None:
+    with TunnelProxy(socks=True) as socks:
+        path = kubeconfig(cluster, tmp_path / "kc", **{"proxy-url": socks.url})
+        assert socks.url.startswith("socks5://")
 
-    result = phoebe("check", kubeconfig=path)
+        healthy(phoebe("check", kubeconfig=path))
 
-    assert result.code == 2
-    assert ": a SOCKS proxy, which this phoebe cannot use: the socksio package is not installed" in result.stderr
-    assert len(result.stderr.splitlines()) == 1
+        assert {t.target for t in socks.tunnels} == {f"127.0.0.1:{port(cluster)}"}
 
 
 # --- the environment ------------------------------------------------------------------------

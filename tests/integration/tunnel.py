@@ -5,7 +5,8 @@ real kube-apiserver (TLS runs end to end through it). It records each tunnel: th
 target, the Proxy-Authorization it got, and the server name (SNI) in the client's TLS hello.
 ``hosts`` maps names to addresses, as the proxy's own DNS would; an unknown name gets 502.
 With ``tls`` (a certificate and key) it is an https:// proxy: TLS to the proxy, and the
-tunnel inside it.
+tunnel inside it. With ``socks`` it speaks SOCKS5 (RFC 1928, no authentication) instead of
+HTTP CONNECT.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class TunnelProxy:
     hosts: dict[str, str] = field(default_factory=dict)
     tls: tuple[Path, Path] | None = None
     credentials: tuple[str, str] | None = None  # required user and password, if any
+    socks: bool = False  # a SOCKS5 proxy instead of HTTP CONNECT
     tunnels: list[Tunnel] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # CONNECT targets answered with an error
     port: int = 0
@@ -42,7 +44,7 @@ class TunnelProxy:
 
     @property
     def url(self) -> str:
-        scheme = "https" if self.tls else "http"
+        scheme = "socks5" if self.socks else "https" if self.tls else "http"
         auth = f"{self.credentials[0]}:{self.credentials[1]}@" if self.credentials else ""
         return f"{scheme}://{auth}127.0.0.1:{self.port}"
 
@@ -91,7 +93,7 @@ class TunnelProxy:
         assert task is not None
         self._tasks.add(task)
         try:
-            await self._tunnel(reader, writer)
+            await (self._socks(reader, writer) if self.socks else self._tunnel(reader, writer))
         except (OSError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         finally:
@@ -130,6 +132,37 @@ class TunnelProxy:
         await writer.drain()
         hello = await reader.read(65536)
         self.tunnels.append(Tunnel(target, authorization, server_name_indication(hello)))
+        upstream_writer.write(hello)
+        try:
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        finally:
+            upstream_writer.close()
+
+    async def _socks(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        version, methods = await reader.readexactly(2)
+        await reader.readexactly(methods)
+        if version != 5:
+            return
+        writer.write(b"\x05\x00")  # no authentication
+        _, command, _, kind = await reader.readexactly(4)
+        if kind == 1:
+            host = str(ipaddress.IPv4Address(await reader.readexactly(4)))
+        elif kind == 3:
+            host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+        else:
+            host = str(ipaddress.IPv6Address(await reader.readexactly(16)))
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        target = f"{host}:{port}"
+        address = self.hosts.get(host) or (host if _is_ip(host) else None)
+        if command != 1 or address is None:
+            self.refused.append(target)
+            writer.write(b"\x05\x04\x00\x01" + bytes(6))  # host unreachable
+            return
+        upstream_reader, upstream_writer = await asyncio.open_connection(address, port)
+        writer.write(b"\x05\x00\x00\x01" + bytes(6))
+        await writer.drain()
+        hello = await reader.read(65536)
+        self.tunnels.append(Tunnel(target, None, server_name_indication(hello)))
         upstream_writer.write(hello)
         try:
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
