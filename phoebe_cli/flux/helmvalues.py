@@ -15,7 +15,8 @@ from typing import Any
 
 import yaml
 
-MASK = "***"
+from phoebe_cli.flux.secrets import MASK
+
 DEFAULT_VALUES_KEY = "values.yaml"
 Lookup = Callable[[str, str], Mapping[str, Any] | None]  # (kind, name) -> the object, in the release's namespace
 
