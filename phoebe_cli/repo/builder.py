@@ -5,6 +5,16 @@ possible), with the kustomization.yaml Flux would generate written into the copy
 is never touched, and builds can run in parallel. The kustomize output is cached (as JSON) under the
 user cache directory, keyed by the kustomize version, the Flux Kustomization's build fields and a
 hash of every file the build reads; a second run with nothing changed runs no kustomize at all.
+
+Builds are confined to the source's root, as kustomize-controller's are: a build whose references
+leave it (``scan``: absolute paths, ``../`` out of the root, symlinks) is refused before kustomize
+runs, with a ``kustomization path not found`` error naming the reference; the copies hold regular
+files only (nothing is linked or copied through a symlink); ``spec.path`` is joined to the root as
+Flux joins it (``../`` never climbs above the root).
+
+A Kustomization whose build fields hold values substituted from a cluster Secret (``secret``) is
+neither read from nor written to the cache, and its private copy is made in memory where the
+system has such a place (``/dev/shm``).
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +38,7 @@ from phoebe_cli.repo.kustomize import BuildFailed, Kustomize
 from phoebe_cli.repo.scan import KUSTOMIZATION_FILES, Closure, Scanner, is_remote, kustomization_file
 from phoebe_cli.repo.yamlio import YamlError, dump_documents, load_documents, load_text
 
+PATH_NOT_FOUND = "kustomization path not found"  # validate's `path` code: kustomize-controller's words
 CACHE_FORMAT = "3"  # entries are JSON; 3: builds read the source artifact (ignore rules), kustomize types
 BUILD_FIELDS = (
     "path",
@@ -41,6 +53,10 @@ BUILD_FIELDS = (
     "images",
     "buildMetadata",
 )
+
+
+class Refused(Exception):
+    """A build refused before kustomize reads outside the root: the reference, and where it is."""
 
 
 @dataclass
@@ -80,39 +96,50 @@ class Builder:
         self._lock = threading.Lock()
 
     def directory_of(self, spec: dict[str, Any]) -> Path:
-        """spec.path inside the source, resolved lexically (an artifact holds no symlinks)."""
+        """spec.path inside the source, as kustomize-controller joins it (securejoin: resolved
+        lexically, and ``..`` never climbs above the root; an artifact holds no symlinks)."""
         path = str(spec.get("path") or "./")
-        return Path(os.path.normpath(self.root / path.lstrip("/")))
+        return self.root / os.path.normpath("/" + path.lstrip("/")).lstrip("/")
 
-    def without_kustomize(self, spec: dict[str, Any]) -> tuple[BuildOutput | None, str]:
+    def without_kustomize(self, spec: dict[str, Any], *, secret: bool = False) -> tuple[BuildOutput | None, str]:
         """The output when it needs no kustomize run (from the cache, or an error found by
         looking), else None; and the build's key: Kustomizations with the same key build the
-        same objects (only their substitution differs). Cheap: the caller runs it in its thread."""
-        early, _, closure, key = self._plan(spec)
+        same objects (only their substitution differs). Cheap: the caller runs it in its thread.
+        ``secret``: the spec holds values from a cluster Secret — the cache is not used."""
+        early, _, closure, key = self._plan(spec, use_cache=self.use_cache and not secret)
         if early is not None and closure is not None and not early.files:
             early.files = _relative_files(closure)
         return early, key
 
-    def _plan(self, spec: dict[str, Any]) -> tuple[BuildOutput | None, Path, Closure | None, str]:
+    def _plan(self, spec: dict[str, Any], *, use_cache: bool) -> tuple[BuildOutput | None, Path, Closure | None, str]:
         directory = self.directory_of(spec)
         relative = str(spec.get("path") or "./")
-        if not self.artifact.is_dir(self.artifact.relative(directory)):
-            why = " (the source's ignore rules leave it out)" if directory.is_dir() else ""
-            return BuildOutput(error=f"kustomization path not found: {relative}{why}"), directory, None, ""
+        inside = self.artifact.relative(directory)
+        if not self.artifact.is_dir(inside):
+            link = self.scanner.symlink_on(inside or "")
+            if link is not None:
+                why = f" (it goes through a symlink, {link}: an artifact holds none)"
+            else:
+                why = " (the source's ignore rules leave it out)" if _is_real_dir(directory) else ""
+            return BuildOutput(error=f"{PATH_NOT_FOUND}: {relative}{why}"), directory, None, ""
         components = [c for c in spec.get("components") or [] if isinstance(c, str)]
         closure = self.scanner.closure(directory, components)
+        if closure.escapes:
+            return BuildOutput(error=f"{PATH_NOT_FOUND}: {closure.escapes[0]}"), directory, closure, ""
         if closure.problems:
             return BuildOutput(error=closure.problems[0]), directory, closure, ""
         remote = sorted(set(closure.remote)) if not self.allow_remote else []
         key = self._key(spec, closure)
-        if self.use_cache:
+        if use_cache and _cacheable(closure):
             cached = read_cached(key)
             if isinstance(cached, list):
                 return BuildOutput(objects=cached, remote=remote, cached=True, key=key), directory, closure, key
         return None, directory, closure, key
 
-    def build(self, spec: dict[str, Any]) -> BuildOutput:
-        early, directory, closure, key = self._plan(spec)
+    def build(self, spec: dict[str, Any], *, secret: bool = False) -> BuildOutput:
+        """``secret``: the spec holds values from a cluster Secret — the cache is not used."""
+        use_cache = self.use_cache and not secret
+        early, directory, closure, key = self._plan(spec, use_cache=use_cache)
         if early is not None:
             return early
         assert closure is not None
@@ -122,29 +149,34 @@ class Builder:
 
             raise ToolMissing("kustomize is needed to build this repository")
         try:
-            text = self._run(directory, spec, closure, strip_remote=not self.allow_remote)
+            text = self._run(directory, spec, closure, strip_remote=not self.allow_remote, in_memory=secret)
+        except Refused as refused:
+            return BuildOutput(error=f"{PATH_NOT_FOUND}: {refused}", ran_kustomize=True, files=_relative_files(closure))
         except (BuildFailed, GeneratorError) as error:
             return BuildOutput(error=str(error), remote=remote, ran_kustomize=True, files=_relative_files(closure))
         try:
             objects = [o for o in load_text(text) if isinstance(o, dict)]
         except yaml.YAMLError as error:
             return BuildOutput(error=f"kustomize output is not YAML: {error}", ran_kustomize=True)
-        if self.use_cache:
+        cached = use_cache and _cacheable(closure)
+        if cached:
             write_cached(key, objects)
         return BuildOutput(
             objects=objects,
             remote=remote,
             ran_kustomize=True,
-            key=key if self.use_cache else "",
+            key=key if cached else "",
             files=_relative_files(closure),
         )
 
     # --- running kustomize on a private copy ------------------------------------------------
-    def _run(self, directory: Path, spec: dict[str, Any], closure: Closure, *, strip_remote: bool) -> str:
+    def _run(
+        self, directory: Path, spec: dict[str, Any], closure: Closure, *, strip_remote: bool, in_memory: bool = False
+    ) -> str:
         assert self.tool is not None
         with self._lock:
             self.kustomize_runs += 1
-        with tempfile.TemporaryDirectory(prefix="phoebe-build-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="phoebe-build-", dir=_memory_dir() if in_memory else None) as scratch:
             work = Path(scratch)
             for relative in closure.files:
                 _link(self.root / relative, work / relative)
@@ -158,25 +190,52 @@ class Builder:
             kus, _ = flux_kustomization(target, spec)
             _write_kustomization(target, kus)
             try:
+                self._check_plugin_dirs(work, closure)
                 return self.tool.build(target)
             except BuildFailed as error:
                 if not _looks_missing(str(error)):
                     raise BuildFailed(_in_checkout(str(error), work)) from None
             # the scanner missed a file the build reads: build on a copy of the whole checkout
-            return self._run_on_full_copy(directory, kus)
+            return self._run_on_full_copy(directory, kus, closure, in_memory=in_memory)
 
-    def _run_on_full_copy(self, directory: Path, kus: dict[str, Any]) -> str:
+    def _run_on_full_copy(self, directory: Path, kus: dict[str, Any], closure: Closure, *, in_memory: bool) -> str:
+        """The build on a copy of the whole artifact: its regular files, never a symlink (and
+        never anything outside the root: every reference was confined before)."""
         assert self.tool is not None
-        with tempfile.TemporaryDirectory(prefix="phoebe-build-full-") as scratch:
+        with tempfile.TemporaryDirectory(
+            prefix="phoebe-build-full-", dir=_memory_dir() if in_memory else None
+        ) as scratch:
             work = Path(scratch) / "repo"
             for relative in self.artifact.files:  # the artifact, never what its ignore rules leave out
                 _link(self.root / relative, work / relative)
             target = work / directory.relative_to(self.root)
+            target.mkdir(parents=True, exist_ok=True)
             _write_kustomization(target, kus)
             try:
+                self._check_plugin_dirs(work, closure)
                 return self.tool.build(target)
             except BuildFailed as error:
                 raise BuildFailed(_in_checkout(str(error), work)) from None
+
+    def _check_plugin_dirs(self, work: Path, closure: Closure) -> None:
+        """Generators and transformers configured by a kustomization directory's output: that
+        output (built alone, which reads only what the scanner confined) is what kustomize will
+        configure its plugins with; the paths it names are confined before the real build reads
+        them (Refused), and linked into the copy. Innermost first: an inner directory's plugins
+        run while an outer one is built."""
+        assert self.tool is not None
+        for declaring, plugin_dir in reversed(closure.plugin_dirs):
+            try:
+                text = self.tool.build(work / plugin_dir)
+                configs = [c for c in load_text(text) if isinstance(c, dict)]
+            except yaml.YAMLError as error:
+                raise BuildFailed(f"{plugin_dir}: kustomize output is not YAML: {error}") from None
+            found = self.scanner.plugin_closure(declaring, configs, f"the output of {plugin_dir}")
+            if found.escapes:
+                raise Refused(found.escapes[0])
+            for relative in found.files:
+                if not (work / relative).exists():
+                    _link(self.root / relative, work / relative)
 
     def _strip_remote(self, work: Path, closure: Closure) -> None:
         """Offline: remote resources and components are left out (and reported), so everything
@@ -219,15 +278,38 @@ def _relative_files(closure: Closure) -> tuple[str, ...]:
 
 
 def _link(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _link_or_copy(str(source), str(target))
-
-
-def _link_or_copy(source: str, target: str) -> None:
+    """A regular file of the source into a private copy: a hard link (or a copy), never through a
+    symlink — what is not a regular file (any more) is left out, so the build finds it missing."""
     try:
-        os.link(source, target)
+        status = os.lstat(source)
     except OSError:
-        shutil.copy2(source, target)
+        return
+    if not stat.S_ISREG(status.st_mode):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError:
+        shutil.copyfile(source, target, follow_symlinks=False)
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _cacheable(closure: Closure) -> bool:
+    """A build whose plugins are configured by a directory's output reads files its key does not
+    hash (known only once built): never cached."""
+    return not closure.plugin_dirs
+
+
+def _memory_dir() -> str | None:
+    """Where a private copy holding Secret values is made: memory, not disk, when there is one."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _write_kustomization(directory: Path, kus: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from phoebe_cli.flux.secrets import SOPS_MARK, mask_secret
 from phoebe_cli.repo import substitute
 from phoebe_cli.repo.builder import Builder, BuildOutput
 from phoebe_cli.repo.cache import read_cached, write_cached
+from phoebe_cli.repo.digests import keep_key, key_id, secret_digests
 from phoebe_cli.repo.discovery import checkout_files, find_roots, find_roots_cached, is_flux_kustomization
 from phoebe_cli.repo.kustomize import Kustomize
 from phoebe_cli.repo.scan import Artifact, Scanner
@@ -180,9 +181,16 @@ class DeclaredKustomization:
     # postBuild variables, and whether substitution runs: in memory only (they may hold Secret values)
     variables: dict[str, str] = field(default_factory=dict, repr=False)
     substitutes: bool = False
-    # object id -> key -> sha256 of the value, for Secrets that are not encrypted: lets a diff tell
-    # a changed value from an unchanged one without the model holding (or anyone printing) it
+    # object id -> key -> keyed digest of the value (repo.digests), for Secrets that are not
+    # encrypted: lets a diff tell a changed value from an unchanged one without the model holding
+    # (or anyone printing) it
     secret_digests: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Values from cluster Secrets (diff against a cluster: substituteFrom read there), never
+    # written to the cache: whether this Kustomization itself was substituted with one by its
+    # parent (then its build, variables and objects all count as such), and the ids of its objects
+    # whose substitution used one
+    from_secret: bool = False
+    secret_objects: set[str] = field(default_factory=set, repr=False)
     source_dir: Path | None = None  # the checkout (or mapped directory) it builds from
 
     @property
@@ -255,6 +263,34 @@ def git_revision(root: Path) -> str | None:
     return f"{name}@sha1:{sha}" if name != "HEAD" else f"sha1:{sha}"
 
 
+def regular_files(root: Path, files: Iterable[Path]) -> list[Path]:
+    """The files that are regular files of the checkout: not a symlink, and not below one (Git
+    tracks a symlink as a file; its target may be anywhere, and is never read)."""
+    import os
+    import stat
+
+    real_dirs: dict[Path, bool] = {root: True}
+
+    def real_dir(directory: Path) -> bool:
+        if directory not in real_dirs:
+            try:
+                is_dir = stat.S_ISDIR(os.lstat(directory).st_mode)
+            except OSError:
+                is_dir = False
+            real_dirs[directory] = is_dir and directory.parent != directory and real_dir(directory.parent)
+        return real_dirs[directory]
+
+    kept = []
+    for path in files:
+        try:
+            regular = stat.S_ISREG(os.lstat(path).st_mode)
+        except OSError:
+            continue
+        if regular and path.is_relative_to(root) and real_dir(path.parent):
+            kept.append(path)
+    return kept
+
+
 def root_documents(root: Path, explicit: Iterable[Path]) -> tuple[list[Document], list[YamlError]]:
     """The Flux objects of the files named with --root-file."""
     files = [p if p.is_absolute() else root / p for p in explicit]
@@ -286,22 +322,6 @@ def inventory_id(obj: Mapping[str, Any], default_namespace: str) -> str:
 
 def _is_sops(obj: Mapping[str, Any]) -> bool:
     return isinstance(obj.get("sops"), dict)
-
-
-def secret_digests(secret: Mapping[str, Any]) -> dict[str, str]:
-    """sha256 of each value of a Secret, ``stringData`` over ``data`` as the API server merges them."""
-    import hashlib
-
-    digests = {}
-    for key, value in (secret.get("data") or {}).items():
-        try:
-            raw = base64.b64decode(str(value), validate=True)
-        except ValueError:
-            raw = str(value).encode()
-        digests[str(key)] = hashlib.sha256(raw).hexdigest()
-    for key, value in (secret.get("stringData") or {}).items():
-        digests[str(key)] = hashlib.sha256(str(value).encode()).hexdigest()
-    return digests
 
 
 def _common_metadata(obj: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -427,7 +447,7 @@ class _ModelLoader:
 
     def load(self) -> RepoModel:
         listed = checkout_files(self.root)
-        files = listed.yaml
+        files = regular_files(self.root, listed.yaml)  # a symlink is never read (nor in an artifact)
         cluster, clusters = None, []
         if self.options.roots:
             documents, yaml_errors = root_documents(self.root, self.options.roots)
@@ -499,13 +519,17 @@ class _ModelLoader:
         # Cache hits in this thread (Python work: threads would only contend for the GIL);
         # the kustomize runs in the pool, once for Kustomizations whose kustomize inputs are the
         # same (a shared component's child in every app: only their substitution differs).
-        planned = [self._builder(d).without_kustomize(d.spec) for d in buildable]
+        planned = [self._builder(d).without_kustomize(d.spec, secret=d.from_secret) for d in buildable]
         runs: dict[tuple[Path, str, str], DeclaredKustomization] = {}
+        secret_runs: set[tuple[Path, str, str]] = set()  # a cluster Secret's values in the spec: never cached
         for declared, (output, key) in zip(buildable, planned, strict=True):
             build_key = (self._builder(declared).root, str(self._spec_ignore(declared)), key)
             if output is None and build_key not in self.built:
                 runs.setdefault(build_key, declared)
-        for build_key, output in zip(runs, pool.map(self._build, runs.values()), strict=True):
+                if declared.from_secret:
+                    secret_runs.add(build_key)
+        build = lambda item: self._build(item[1], secret=item[0] in secret_runs)  # noqa: E731
+        for build_key, output in zip(runs, pool.map(build, runs.items()), strict=True):
             self.built[build_key] = output
         outputs = [
             output
@@ -545,8 +569,8 @@ class _ModelLoader:
             return ignore if isinstance(ignore, str) else None
         return self.spec_ignore if key in self.checkout_sources else None
 
-    def _build(self, declared: DeclaredKustomization) -> BuildOutput:
-        return self._builder(declared).build(declared.spec)
+    def _build(self, declared: DeclaredKustomization, *, secret: bool = False) -> BuildOutput:
+        return self._builder(declared).build(declared.spec, secret=secret)
 
     def _record(self, declared: DeclaredKustomization) -> list[DeclaredKustomization]:
         """Note what a build applies; new Flux Kustomizations among it are the next wave."""
@@ -565,6 +589,9 @@ class _ModelLoader:
             self.objects[ref] = DeclaredObject(kind, ref, obj, declared.ref, origin)
             if kind is KUSTOMIZATION and ref not in self.kustomizations:
                 child = DeclaredKustomization(ref, obj, origin)
+                child.from_secret = declared.from_secret or (
+                    inventory_id(obj, declared.ref.namespace) in declared.secret_objects
+                )
                 self.kustomizations[ref] = child
                 children.append(child)
         return children
@@ -742,24 +769,21 @@ def _post_process(
     if output is None:
         return
     spec = declared.spec
-    variables: dict[str, str] = {}
     post_build = spec.get("postBuild")
-    if post_build is not None:
-        lookup = index.lookup(declared.ref.namespace)
-        if isinstance(index, _VariableIndex):
-            lookup = _unknown_as_empty(lookup, declared.unknown_sources)
-        try:
-            variables = substitute.collect_variables(declared.obj, lookup)
-        except substitute.SubstitutionError as error:
-            declared.state, declared.message = BuildState.FAILED, f"post build failed: {error}"
-            return
+    collected = _variables(declared, index)
+    if collected is None:
+        return
+    variables, from_secrets = collected
     always = post_build is not None and substitute.substitute_always(declared.obj)
     # A source the checkout does not declare holds variables on the cluster: substitution runs
     substitutes = post_build is not None and (bool(variables) or always or bool(declared.unknown_sources))
     declared.variables, declared.substitutes = variables, substitutes
     # Substituting is the costly part of a run whose builds all come from the cache: its result
-    # is cached too, keyed by the build and everything the substitution reads.
-    key = _post_process_key(declared, output, variables, strict) if substitutes and output.key else ""
+    # is cached too, keyed by the build and everything the substitution reads — unless it holds
+    # values from a cluster Secret: those are never written (nor hashed into a file name).
+    secret = declared.from_secret or bool(from_secrets)
+    cacheable = substitutes and bool(output.key) and not secret
+    key = _post_process_key(declared, output, variables, strict) if cacheable else ""
     if key and _from_cache(declared, key):
         return
     processed = []
@@ -785,6 +809,8 @@ def _post_process(
                 break
         if unset:
             declared.unresolved[inventory_id(obj, declared.ref.namespace)] = unset
+        if secret and (declared.from_secret or _uses(built, from_secrets)):
+            declared.secret_objects.add(inventory_id(obj, declared.ref.namespace))
         if obj.get("kind") == "Secret" and not _is_sops(obj):
             declared.secret_digests[inventory_id(obj, declared.ref.namespace)] = secret_digests(obj)
         processed.append(_common_metadata(mask_secret(obj), spec))
@@ -793,13 +819,42 @@ def _post_process(
         processed = []
     declared.objects = processed
     if key:
-        cached_entry = {
-            "objects": processed,
-            "unresolved": declared.unresolved,
-            "failed": failed,
-            "unknownSources": declared.unknown_sources,
-        }
-        write_cached(key, {**cached_entry, "secretDigests": declared.secret_digests})
+        _to_cache(declared, key, failed)
+
+
+def _variables(
+    declared: DeclaredKustomization, index: _VariableIndex | _ExternalVariables
+) -> tuple[dict[str, str], set[str]] | None:
+    """The Kustomization's postBuild variables, and the names of those a cluster Secret gave;
+    None when collecting them fails the Kustomization (as it fails in the controller)."""
+    from_secrets: set[str] = set()
+    if declared.spec.get("postBuild") is None:
+        return {}, from_secrets
+    lookup = index.lookup(declared.ref.namespace)
+    if isinstance(index, _VariableIndex):
+        lookup = _unknown_as_empty(lookup, declared.unknown_sources)
+    else:
+        lookup = _noting_secrets(lookup, from_secrets)
+    try:
+        return substitute.collect_variables(declared.obj, lookup), from_secrets
+    except substitute.SubstitutionError as error:
+        declared.state, declared.message = BuildState.FAILED, f"post build failed: {error}"
+        return None
+
+
+def _to_cache(declared: DeclaredKustomization, key: str, failed: str) -> None:
+    """A post-processed Kustomization into the cache. Its Secret digests are keyed: the key they
+    were made with is kept first, or nothing is written."""
+    if not keep_key():
+        return
+    entry = {
+        "objects": declared.objects,
+        "unresolved": declared.unresolved,
+        "failed": failed,
+        "unknownSources": declared.unknown_sources,
+        "secretDigests": declared.secret_digests,
+    }
+    write_cached(key, entry)
 
 
 def _from_cache(declared: DeclaredKustomization, key: str) -> bool:
@@ -814,6 +869,30 @@ def _from_cache(declared: DeclaredKustomization, key: str) -> bool:
     if cached.get("failed"):
         declared.state, declared.message = BuildState.FAILED, str(cached["failed"])
     return True
+
+
+def _noting_secrets(lookup: VariableLookup, names: set[str]) -> VariableLookup:
+    """The cluster's lookup, noting in ``names`` the variables a Secret gives."""
+
+    def find(kind: str, name: str) -> Mapping[str, str] | None:
+        found = lookup(kind, name)
+        if found is not None and kind == "Secret":
+            names.update(str(k) for k in found)
+        return found
+
+    return find
+
+
+def _uses(obj: Any, names: set[str]) -> bool:
+    """Whether a substitution of ``obj`` reads one of the variables ``names`` (anywhere in a key or
+    a value, nested and in a default or a length too)."""
+    if isinstance(obj, str):
+        return "${" in obj and not names.isdisjoint(substitute.references(obj))
+    if isinstance(obj, Mapping):
+        return any(_uses(k, names) or _uses(v, names) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return any(_uses(item, names) for item in obj)
+    return False
 
 
 def _unknown_as_empty(lookup: VariableLookup, unknown: list[str]) -> VariableLookup:
@@ -905,6 +984,7 @@ def _post_process_key(
         "strict": strict,
         "unknown": declared.unknown_sources,
     }
-    hasher = hashlib.sha256(f"post-process/{__version__}/{output.key}/".encode())
+    # the Secret digests in the entry are keyed: entries made under another key are not these
+    hasher = hashlib.sha256(f"post-process/{__version__}/{output.key}/{key_id()}/".encode())
     hasher.update(json.dumps(fields, sort_keys=True, default=str).encode())
     return hasher.hexdigest()

@@ -6,12 +6,21 @@ The ref's tree is read into a private index file (``GIT_INDEX_FILE``) and checke
 so Git's own filters (LFS smudge, eol) apply as in a clone. Trees are kept by commit in the user
 cache directory (a commit's tree never changes): the next run reads a kept one as it is, and a
 new commit starts from the newest kept tree (hard links) with only the files that differ written.
+
+Kept trees are the user's only (directories 0700, files 0600) and hold a commit's symlinks as
+symlinks: making a tree never follows one, so a commit cannot bring a file from outside the
+repository into the cache (the repo model never follows them either: an artifact holds none).
+Runs that share the cache never fail because of each other: a tree another run kept or evicted
+meanwhile is checked out again, and when the cache cannot be used the ref is read into a
+temporary directory.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -35,8 +44,9 @@ class ResolvedRef:
 
 def _git(root: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     try:
+        # umask 077: what git writes (a private index, a checked-out tree) is the user's only
         return subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, text=True, check=False, env=env, timeout=300
+            ["git", *args], cwd=root, capture_output=True, text=True, check=False, env=env, timeout=300, umask=0o077
         )
     except FileNotFoundError as exc:
         raise ToolMissing("git is needed to read another ref of the repository") from exc
@@ -52,26 +62,38 @@ def resolve(root: Path, ref: str) -> ResolvedRef:
 
 TREES_KEPT = 4
 COMPLETE = ".phoebe-complete"
+LOCK = ".phoebe-lock"  # leased (a shared flock) by every run reading the tree
 
 
 def trees_dir() -> Path:
-    from phoebe_cli.repo.cache import cache_dir
+    from phoebe_cli.repo.cache import cache_root
 
-    return cache_dir().parent / "trees"
+    return cache_root() / "trees"
 
 
 @contextmanager
 def checked_out(root: Path, ref: ResolvedRef, *, use_cache: bool = True) -> Iterator[Path]:
-    """The tree of ``ref`` as a directory (not to be written to)."""
-    if not use_cache:
-        scratch = Path(tempfile.mkdtemp(prefix="phoebe-ref-"))
+    """The tree of ``ref`` as a directory (not to be written to). A kept tree is leased while the
+    context lasts: no other run evicts it meanwhile."""
+    kept = None
+    if use_cache:
         try:
-            _check_out(root, ref, scratch / "tree", scratch / "index", ())
-            yield scratch / "tree"
+            kept = _kept_tree(root, ref)
+        except OSError:
+            kept = None  # the cache cannot be used (not writable, full ...): a temporary tree
+    if kept is not None:
+        tree, lease = kept
+        try:
+            yield tree
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            os.close(lease)
         return
-    yield _kept_tree(root, ref)
+    scratch = Path(tempfile.mkdtemp(prefix="phoebe-ref-"))
+    try:
+        _check_out(root, ref, scratch / "tree", scratch / "index", ())
+        yield scratch / "tree"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _check_out(root: Path, ref: ResolvedRef, tree: Path, index: Path, paths: tuple[str, ...]) -> None:
@@ -88,31 +110,60 @@ def _check_out(root: Path, ref: ResolvedRef, tree: Path, index: Path, paths: tup
     if done.returncode != 0:
         message = (done.stderr.strip().splitlines() or ["failed"])[-1]
         raise UsageError(f"cannot read {ref.label}: git: {message}")
-    tree.mkdir(parents=True, exist_ok=True)  # an empty tree checks out nothing
+    tree.mkdir(parents=True, exist_ok=True, mode=0o700)  # an empty tree checks out nothing
+    _private(tree, paths)
 
 
-def _kept_tree(root: Path, ref: ResolvedRef) -> Path:
+def _private(tree: Path, paths: tuple[str, ...]) -> None:
+    """The files git wrote (``paths``, or all of them) as 0600: executables lose their x bit
+    (nothing in a tree is run); symlinks are left as they are, never followed."""
+    from phoebe_cli.repo.cache import FILE_MODE
+
+    def narrow(path: str) -> None:
+        try:
+            status = os.lstat(path)
+            if stat.S_ISREG(status.st_mode) and stat.S_IMODE(status.st_mode) != FILE_MODE:
+                os.chmod(path, FILE_MODE)
+        except OSError:
+            pass
+
+    if paths:
+        for path in paths:
+            narrow(os.path.join(tree, path))
+        return
+    for directory, _, files in os.walk(tree):
+        for name in files:
+            narrow(os.path.join(directory, name))
+
+
+def _kept_tree(root: Path, ref: ResolvedRef) -> tuple[Path, int]:
+    """The kept tree of ``ref`` (made when there is none) and a lease on it (a descriptor holding
+    a shared lock: close it when done); OSError when the cache cannot be used."""
+    from phoebe_cli.repo.cache import ensure_private_dir, write_private
+
     trees = trees_dir()
     target = trees / ref.commit
-    if (target / COMPLETE).exists():
-        os.utime(target / COMPLETE)  # recently used: evicted last
-        return target / "tree"
-    trees.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lease = _lease(target)
+    if lease is not None:
+        return target / "tree", lease
+    ensure_private_dir(trees)
     scratch = Path(tempfile.mkdtemp(prefix=f".{ref.commit[:12]}-", dir=trees))
     try:
         nearest = _newest_kept(trees)
         changed = _changed_paths(root, nearest, ref) if nearest is not None else None
-        if nearest is not None and changed is not None:
-            _link_tree(trees / nearest / "tree", scratch / "tree")
+        linked = nearest is not None and changed is not None and _link_kept(trees / nearest, scratch / "tree")
+        if linked and changed is not None:
             for _, path in changed:
-                (scratch / "tree" / path).unlink(missing_ok=True)  # never write through a link
+                _remove(scratch / "tree", path)  # never write through a link
             written = tuple(path for status, path in changed if status != "D")
             if written:
                 _check_out(root, ref, scratch / "tree", scratch / "index", written)
         else:
+            shutil.rmtree(scratch / "tree", ignore_errors=True)
             _check_out(root, ref, scratch / "tree", scratch / "index", ())
         (scratch / "index").unlink(missing_ok=True)
-        (scratch / COMPLETE).write_text(ref.commit)
+        write_private(scratch / LOCK, b"")
+        write_private(scratch / COMPLETE, ref.commit.encode())
         try:
             scratch.rename(target)
         except OSError:  # another run kept it meanwhile
@@ -120,13 +171,74 @@ def _kept_tree(root: Path, ref: ResolvedRef) -> Path:
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    lease = _lease(target)
+    if lease is None:  # evicted by another run at once: not to be relied on
+        raise FileNotFoundError(target)
     _evict(trees, keep=ref.commit)
-    return target / "tree"
+    return target / "tree", lease
+
+
+def _lease(kept: Path) -> int | None:
+    """A shared lock on a kept tree, held while a run reads it (eviction skips a leased tree); None
+    when it is not kept (any more)."""
+    try:
+        lease = os.open(kept / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(lease, fcntl.LOCK_SH)
+        # still the kept tree (an evicting run renames it away before removing it)?
+        if os.fstat(lease).st_ino == os.stat(kept / LOCK).st_ino:
+            os.utime(kept / COMPLETE)  # recently used: evicted last
+            return lease
+    except OSError:
+        pass
+    os.close(lease)
+    return None
+
+
+def _link_kept(kept: Path, target: Path) -> bool:
+    """``target`` made from a kept tree by links, while leasing it; False when it could not be
+    (evicted meanwhile): then nothing is to be trusted, and everything is checked out."""
+    lease = _lease(kept)
+    if lease is None:
+        return False
+    try:
+        _link_tree(kept / "tree", target)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(lease)
+
+
+def _remove(tree: Path, path: str) -> None:
+    """A changed path out of a tree made of links, before git writes it: the file or the symlink
+    itself (never followed), or a directory that a file replaces."""
+    target = tree / path
+    try:
+        if stat.S_ISDIR(os.lstat(target).st_mode):
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def _kept(trees: Path) -> list[tuple[float, Path]]:
+    """The kept trees: (when last used, directory). Another run may evict one while they are listed."""
+    kept = []
+    for mark in trees.glob(f"*/{COMPLETE}"):
+        try:
+            kept.append((mark.stat().st_mtime, mark.parent))
+        except FileNotFoundError:
+            continue
+    return kept
 
 
 def _newest_kept(trees: Path) -> str | None:
-    kept = [(p.stat().st_mtime, p.parent.name) for p in trees.glob(f"*/{COMPLETE}")]
-    return max(kept)[1] if kept else None
+    kept = _kept(trees)
+    return max(kept)[1].name if kept else None
 
 
 def _changed_paths(root: Path, commit: str, ref: ResolvedRef) -> list[tuple[str, str]] | None:
@@ -140,22 +252,69 @@ def _changed_paths(root: Path, commit: str, ref: ResolvedRef) -> list[tuple[str,
 
 
 def _link_tree(source: Path, target: Path) -> None:
-    for directory, _, files in os.walk(source):
-        relative = Path(directory).relative_to(source)
-        (target / relative).mkdir(parents=True, exist_ok=True)
+    """A copy of a kept tree made of hard links; a symlink is copied as a symlink (never followed),
+    so nothing outside the tree is read, or linked into the cache."""
+    from phoebe_cli.repo.cache import DIR_MODE, FILE_MODE
+
+    os.mkdir(target, DIR_MODE)
+
+    def fail(error: OSError) -> None:
+        raise error
+
+    for directory, directories, files in os.walk(source, onerror=fail):  # never into a symlinked directory
+        here = target / Path(directory).relative_to(source)
+        for name in directories:
+            origin = os.path.join(directory, name)
+            if os.path.islink(origin):
+                os.symlink(os.readlink(origin), here / name)
+            else:
+                os.mkdir(here / name, DIR_MODE)
         for name in files:
+            origin = os.path.join(directory, name)
+            if os.path.islink(origin):
+                os.symlink(os.readlink(origin), here / name)
+                continue
             try:
-                os.link(Path(directory) / name, target / relative / name)
-            except OSError:
-                shutil.copy2(Path(directory) / name, target / relative / name)
+                os.link(origin, here / name, follow_symlinks=False)
+            except FileNotFoundError:
+                raise
+            except OSError:  # another file system, or no hard links there: a private copy
+                shutil.copyfile(origin, here / name, follow_symlinks=False)
+                os.chmod(here / name, FILE_MODE)
 
 
 def _evict(trees: Path, keep: str) -> None:
-    kept = sorted(((p.stat().st_mtime, p.parent) for p in trees.glob(f"*/{COMPLETE}")), reverse=True)
+    """All but the most recently used kept trees, except those another run is reading (leased)."""
+    kept = sorted(_kept(trees), reverse=True)
     for _, directory in kept[TREES_KEPT:]:
         if directory.name != keep:
-            shutil.rmtree(directory, ignore_errors=True)
+            _remove_kept(trees, directory)
     cutoff = time.time() - 3600  # scratch directories of runs that died
     for stale in trees.glob(".*-*"):
-        if stale.is_dir() and stale.stat().st_mtime < cutoff:
-            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            if stale.is_dir() and stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
+        except FileNotFoundError:
+            continue
+
+
+def _remove_kept(trees: Path, directory: Path) -> None:
+    """A kept tree removed, unless a run leases it: renamed away first (under an exclusive lock),
+    so that no run finds half of it."""
+    try:
+        lock = os.open(directory / LOCK, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        lock = None  # kept by an older phoebe, without a lock file
+    except OSError:
+        return
+    try:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        evicted = trees / f".evicted-{directory.name}-{os.urandom(4).hex()}"
+        directory.rename(evicted)
+    except OSError:  # leased (BlockingIOError), or evicted by another run meanwhile
+        return
+    finally:
+        if lock is not None:
+            os.close(lock)
+    shutil.rmtree(evicted, ignore_errors=True)

@@ -245,8 +245,9 @@ CLUSTER, CHECKOUT = "cluster", "checkout"
 
 
 def _digest_values(secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A live Secret with its values replaced by their digests (compared, never shown)."""
-    from phoebe_cli.repo.model import secret_digests
+    """A live Secret with its values replaced by their digests (compared, never shown): keyed, as
+    the model's are (repo.digests)."""
+    from phoebe_cli.repo.digests import secret_digests
 
     return None if secret is None else _with_digests(dict(secret), secret_digests(secret))
 
