@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from phoebe_cli.cli.options import GlobalOptions
 from phoebe_cli.console import Terminal
-from phoebe_cli.errors import Interrupted
+from phoebe_cli.errors import Interrupted, UsageError
 
 if TYPE_CHECKING:
     import asyncio
@@ -19,6 +19,51 @@ T = TypeVar("T")
 
 def terminal_for(options: GlobalOptions) -> Terminal:
     return Terminal(no_color=options.no_color, verbose=options.verbose)
+
+
+def namespace_of(options: GlobalOptions) -> str | None:
+    """The namespace -n names (None: all, or not given), checked before any request: -n with -A,
+    an empty -n and a name no namespace can have are usage errors."""
+    import typer
+
+    from phoebe_cli.flux.selectors import namespace_problem
+
+    if options.namespace is None:
+        return None
+    if options.all_namespaces:
+        raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+    why = namespace_problem(options.namespace)
+    if why is not None:
+        hint = " (-A means all namespaces)" if not options.namespace else ""
+        raise typer.BadParameter(f"{why}{hint}", param_hint="'-n'")
+    return options.namespace
+
+
+def kind_and_names(kind: str | None, names: Sequence[str] = ()) -> tuple[str | None, tuple[str, ...]]:
+    """``KIND NAME...`` or ``KIND/NAME...`` (``KIND/NAMESPACE/NAME``) as one KIND and its names
+    (``NAME`` or ``NAMESPACE/NAME``), every name checked. Both forms work in every command."""
+    from phoebe_cli.flux.kinds import kind_named
+    from phoebe_cli.flux.selectors import split_name
+
+    if kind is None:
+        return None, ()
+    if "/" not in kind:
+        for name in names:
+            split_name(name)
+        return kind, tuple(names)
+    first, _, rest = kind.partition("/")
+    wanted = kind_named(first)
+    if wanted is None:
+        raise UsageError(f"unknown kind {first!r} in {kind!r}")
+    found = [rest]
+    for name in names:
+        other, slash, rest = name.partition("/")
+        if not slash or kind_named(other) is not wanted:
+            raise UsageError(f"{name!r}: after {kind!r}, name each object as {first}/NAME (or use KIND NAME...)")
+        found.append(rest)
+    for name in found:
+        split_name(name, forms="KIND/NAME or KIND/NAMESPACE/NAME")
+    return first, tuple(found)
 
 
 def run_on_cluster(options: GlobalOptions, usecase: Callable[[Session], Awaitable[T]]) -> T:
