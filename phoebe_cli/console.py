@@ -2,7 +2,9 @@
 
 Rich consoles are made lazily, so commands that print JSON (and ``--help``) never import Rich's
 rendering machinery. Colour follows ``--no-color``, ``NO_COLOR`` (https://no-color.org) and
-whether the stream is a terminal; when stdout is not a terminal, output is plain text.
+whether the stream is a terminal; when stdout is not a terminal, output is plain text and never
+cut or wrapped, whatever ``COLUMNS`` says (a piped line keeps its failure reason whole). On a
+terminal, the renderers fold long reasons at its width.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-# Wide enough that piped output is never wrapped in the middle of a line.
-PIPE_WIDTH = 400
+# Not a terminal: wider than any line, so that piped output is never wrapped or cut.
+PIPE_WIDTH = 1_000_000
 
 
 def color_allowed(no_color_flag: bool) -> bool:
@@ -148,6 +150,6 @@ def _make_console(stream: TextIO, color: bool) -> Console:
         force_terminal=tty if tty else False,
         highlight=False,
         emoji=False,
-        width=None if tty else int(os.environ.get("COLUMNS", PIPE_WIDTH)),
+        width=None if tty else PIPE_WIDTH,
         soft_wrap=not tty,
     )

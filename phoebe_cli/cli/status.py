@@ -16,7 +16,7 @@ from phoebe_cli.cli.options import (
     cluster_command,
     parse_duration,
 )
-from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
+from phoebe_cli.cli.runtime import kind_and_names, namespace_of, run_on_cluster, terminal_for
 from phoebe_cli.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -54,7 +54,10 @@ def register(app: typer.Typer) -> None:
     @cluster_command(namespaced=True)
     def status_command(
         kind: Annotated[
-            str | None, typer.Argument(metavar="[KIND]", help="Only this kind (ks, hr, git, oci, helmrepo, chart, es).")
+            str | None,
+            typer.Argument(
+                metavar="[KIND]", help="Only this kind (ks, hr, git, oci, helmrepo, chart, es); KIND/NAME works too."
+            ),
         ] = None,
         name: Annotated[
             str | None, typer.Argument(metavar="[NAME]", help="Only this object (or NAMESPACE/NAME).")
@@ -103,10 +106,13 @@ def register(app: typer.Typer) -> None:
         allow_remote: AllowRemoteOption = False,
         options: GlobalOptions,
     ) -> int:
-        from phoebe_cli.usecases.status import StatusOptions
+        from phoebe_cli.usecases.status import StatusOptions, check_options
 
-        if options.namespace and options.all_namespaces:
-            raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+        namespace = namespace_of(options)
+        kind, names = kind_and_names(kind, () if name is None else (name,))
+        if len(names) > 1:
+            raise typer.BadParameter(f"one object at a time, not {kind}/{names[0]} and {names[1]}", param_hint="NAME")
+        name = names[0] if names else None
         if (until_ready or timeout) and not watch:
             raise typer.BadParameter("--until-ready and --timeout go with --watch", param_hint="'--watch'")
         repo_only = [
@@ -129,7 +135,7 @@ def register(app: typer.Typer) -> None:
         status_options = StatusOptions(
             kind=kind,
             name=name,
-            namespace=None if options.all_namespaces else options.namespace,
+            namespace=namespace,
             label_selector=selector,
             failed=failed,
             suspended=suspended,
@@ -137,6 +143,7 @@ def register(app: typer.Typer) -> None:
             depth=depth,
             strict=strict,
         )
+        check_options(status_options)  # a bad KIND, NAME or -l is a usage error before anything is read
         if repo is not None:
             from phoebe_cli.usecases.repo import RepoOptions
 

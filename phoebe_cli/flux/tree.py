@@ -157,6 +157,58 @@ def _first_unready_dependency(obj: FluxObject, objects: Mapping[ObjectRef, FluxO
     return None
 
 
+def unsatisfiable(objects: Mapping[ObjectRef, FluxObject]) -> dict[ObjectRef, str]:
+    """Objects whose ``spec.dependsOn`` can never be met among ``objects``, and why: a dependency
+    that is not there, a dependency cycle, or a dependency that is itself unsatisfiable. Flux
+    keeps such objects ``DependencyNotReady`` for ever (the checkout's view uses this, where
+    nothing has a status yet)."""
+    found: dict[ObjectRef, str] = {}
+    edges = {ref: [d for d in obj.depends_on if d in objects] for ref, obj in objects.items()}
+    for ref, obj in objects.items():
+        missing = next((d for d in obj.depends_on if d not in objects), None)
+        if missing is not None:
+            found[ref] = f"dependency '{missing.namespace}/{missing.name}' not found"
+    for ref in sorted(objects, key=lambda r: (r.namespace, r.name, r.kind)):
+        if ref in found:
+            continue
+        cycle = _cycle_through(ref, edges)
+        if cycle is not None:
+            path = " → ".join(f"{r.namespace}/{r.name}" for r in cycle)
+            for member in cycle:
+                found.setdefault(member, f"dependency cycle: {path}")
+    changed = True
+    while changed:
+        changed = False
+        for ref, obj in objects.items():
+            if ref in found:
+                continue
+            bad = next((d for d in obj.depends_on if d in found), None)
+            if bad is not None:
+                found[ref] = f"dependency '{bad.namespace}/{bad.name}' is not ready"
+                changed = True
+    return found
+
+
+def _cycle_through(start: ObjectRef, edges: Mapping[ObjectRef, Sequence[ObjectRef]]) -> list[ObjectRef] | None:
+    """The shortest dependency path from ``start`` back to itself (start first and last), or None."""
+    previous: dict[ObjectRef, ObjectRef] = {}
+    frontier = [start]
+    while frontier:
+        following: list[ObjectRef] = []
+        for ref in frontier:
+            for dep in edges.get(ref, ()):
+                if dep == start:
+                    path = [ref]
+                    while path[-1] != start:
+                        path.append(previous[path[-1]])
+                    return [start, *reversed(path[:-1]), start] if len(path) > 1 else [start, start]
+                if dep not in previous:
+                    previous[dep] = ref
+                    following.append(dep)
+        frontier = following
+    return None
+
+
 @dataclass
 class Counts:
     by_kind: dict[str, dict[State, int]] = field(default_factory=dict)

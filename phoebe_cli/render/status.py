@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION
+from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION, plural
 from phoebe_cli.flux.objects import FluxObject, ObjectRef, State, short_revision
 from phoebe_cli.flux.tree import Blocked, BlockProblem
 from phoebe_cli.render import symbols
@@ -98,7 +99,12 @@ def _source_note(obj: FluxObject, report: StatusReport, parent: FluxObject | Non
     if obj.kind is KUSTOMIZATION and parent is not None and parent.source_ref == ref:
         return None
     source = report.objects.get(ref)
-    if obj.kind is HELM_RELEASE and source is not None and source.source_ref is not None:
+    if obj.kind is HELM_RELEASE and source is None and report.declared and obj.chart_source_ref is not None:
+        # A checkout never declares HelmCharts (helm-controller makes them): show the chart's
+        # source, as the cluster view does once the chart is ready.
+        ref = obj.chart_source_ref
+        source = report.objects.get(ref)
+    elif obj.kind is HELM_RELEASE and source is not None and source.source_ref is not None:
         source_ref = source.source_ref  # HelmChart -> its HelmRepository: what a person recognises
         shown = report.objects.get(source_ref)
         if shown is not None and (source.state is State.READY):
@@ -150,9 +156,10 @@ def header(report: StatusReport) -> RenderableType:
             for s in STATE_ORDER
             if states.get(s)
         ]
-        line = Text(f"{total} ", style="bold")
+        # "2 ready" when all are in one state, else "31: 28 ready, 2 failed, 1 suspended"
+        line = Text(f"{total}: ", style="bold") if len(parts) > 1 else Text("")
         line.append_text(Text(", ").join(parts))
-        lines.add_row(kind, line)
+        lines.add_row(kind if total == 1 else plural(kind), line)
     if report.forbidden_namespaces:
         lines.add_row("forbidden", f"{len(report.forbidden_namespaces)} namespaces not readable")
     return lines
@@ -192,52 +199,103 @@ def tree_view(report: StatusReport, *, with_header: bool) -> RenderableType:
     return Group(*parts)
 
 
+MIN_REASON = 24  # cells: below this the reason goes on the lines under its row
+REASON_INDENT = 4
+
+
+class FoldedRows:
+    """Rows of aligned columns ending in a reason that is never cut (the most important column).
+
+    On a terminal too narrow for a row, the reason wraps inside its column when that leaves it
+    at least MIN_REASON cells, else it continues on the lines below the row, indented. Not on a
+    terminal (phoebe's console is then wider than any line) every row is one line. Rich's Table
+    measures every cell, which is slow for hundreds of rows; this measures each cell once.
+    """
+
+    def __init__(
+        self, rows: Sequence[tuple[Sequence[Text], Text]], headers: Sequence[str] | None = None, *, gap: int = 2
+    ) -> None:
+        self.rows = rows
+        self.headers = headers
+        self.gap = gap
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        width = options.max_width
+        count = max((len(cells) for cells, _ in self.rows), default=len(self.headers or ()) - 1)
+        widths = [0] * count
+        if self.headers:
+            for i, header in enumerate(self.headers[:count]):
+                widths[i] = len(header)
+        for cells, _ in self.rows:
+            for i, cell in enumerate(cells):
+                widths[i] = max(widths[i], cell.cell_len)
+        pad = " " * self.gap
+        prefix = sum(widths) + self.gap * count
+        room = width - prefix
+        longest = max((reason.cell_len for _, reason in self.rows), default=0)
+        below = longest > room and room < MIN_REASON  # too narrow: reasons go under their rows
+        if self.headers:
+            head = Text(style="bold")
+            for header, size in zip(self.headers[:count], widths, strict=False):
+                head.append(header.ljust(size) + pad)
+            if not below:
+                head.append(self.headers[count])
+            head.rstrip()
+            yield head
+        for cells, reason in self.rows:
+            line = Text()
+            for cell, size in zip(cells, widths, strict=False):
+                line.append_text(cell)
+                line.append(" " * (size - cell.cell_len) + pad)
+            if reason.cell_len <= room or not reason.plain:
+                line.append_text(reason)
+                line.rstrip()
+                yield line
+            elif not below:
+                first, *rest = reason.wrap(console, room, overflow="fold")
+                line.append_text(first)
+                line.rstrip()
+                yield line
+                for piece in rest:
+                    yield Text(" " * prefix) + piece
+            else:
+                line.rstrip()
+                yield line
+                for piece in reason.wrap(console, max(1, width - REASON_INDENT), overflow="fold"):
+                    yield Text(" " * REASON_INDENT) + piece
+
+
 def columns(headers: list[str], rows: list[list[Text]], *, gap: int = 2) -> RenderableType:
-    """Rows aligned in columns, one Text per line (Rich's Table measures every cell, which is
-    slow for hundreds of rows); the last column is left as long as it is."""
-    widths = [len(h) for h in headers]
-    for row in rows:
-        for i, cell in enumerate(row[:-1]):
-            widths[i] = max(widths[i], cell.cell_len)
-    pad = " " * gap
-    lines = [
-        Text(pad.join(h.ljust(w) for h, w in zip(headers[:-1], widths, strict=False)) + pad + headers[-1], style="bold")
-    ]
-    for row in rows:
-        line = Text()
-        for i, cell in enumerate(row[:-1]):
-            line.append_text(cell)
-            line.append(" " * (widths[i] - cell.cell_len) + pad)
-        line.append_text(row[-1])
-        line.no_wrap, line.overflow = True, "ellipsis"  # on a terminal: one line each, cut at its edge
-        lines.append(line)
-    return Group(*lines)
+    """Rows aligned in columns; the last one is the reason, folded, never cut (FoldedRows)."""
+    return FoldedRows([(row[:-1], row[-1]) for row in rows], headers, gap=gap)
 
 
-def table_view(report: StatusReport, *, with_header: bool, width: int | None = None) -> RenderableType:
+def table_view(report: StatusReport, *, with_header: bool) -> RenderableType:
     headers = ["NAMESPACE", "KIND", "NAME", "READY", "SUSPENDED", "REVISION", "AGE", "MESSAGE"]
-    rows: list[list[Text]] = []
+    rows: list[tuple[list[Text], Text]] = []
     for ref in report.selected:
         obj = report.objects[ref]
         mark, style = MARKS[obj.state]
         ready = obj.ready
         message = problem_text(obj, report) if obj.state is not State.READY else one_line(obj.message)
         rows.append(
-            [
-                Text(obj.namespace),
-                Text(obj.kind.kind),
-                Text(obj.name),
-                Text(f"{mark} {ready.status if ready else '-'}", style=style),
-                Text("yes" if obj.suspended else "no"),
-                Text(short_revision(obj.revision)),
-                Text(age(_transition(obj), report.generated)),
+            (
+                [
+                    Text(obj.namespace),
+                    Text(obj.kind.kind),
+                    Text(obj.name),
+                    Text(f"{mark} {ready.status if ready else '-'}", style=style),
+                    Text("yes" if obj.suspended else "no"),
+                    Text(short_revision(obj.revision)),
+                    Text(age(_transition(obj), report.generated)),
+                ],
                 Text(message, style=style if obj.state is State.FAILED else ""),
-            ]
+            )
         )
     parts: list[RenderableType] = []
     if with_header:
         parts.extend([header(report), Text("")])
-    parts.append(columns(headers, rows) if report.selected else Text("nothing matched", style="dim"))
+    parts.append(FoldedRows(rows, headers) if report.selected else Text("nothing matched", style="dim"))
     return Group(*parts)
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from phoebe_cli.errors import UsageError
 from phoebe_cli.flux.kinds import HELM_CHART, HELM_RELEASE, KUSTOMIZATION
-from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
+from phoebe_cli.flux.objects import DEPENDENCY_NOT_READY, FluxObject, ObjectRef, State
 from phoebe_cli.repo.model import BuildState, DeclaredKustomization, ModelOptions, RepoModel, git_root, inventory_id
 from phoebe_cli.repo.validate import ERROR, Finding
 
@@ -121,8 +121,26 @@ def declared_snapshot(model: RepoModel) -> Snapshot:
                 if version:
                     raw["status"]["history"] = [{"chartVersion": str(version)}]
         objects[ref] = FluxObject.from_api(declared.kind, raw)
+    _block_unsatisfiable(objects)
     context = str(model.root) + (f" at {model.revision}" if model.revision else "")
-    return Snapshot(objects=objects, context=context)
+    return Snapshot(objects=objects, context=context, declared=True)
+
+
+def _block_unsatisfiable(objects: dict[ObjectRef, FluxObject]) -> None:
+    """A dependsOn cycle, or a dependency declared nowhere, keeps Flux from ever reconciling an
+    object (DependencyNotReady for ever; ``validate`` reports both as errors): such objects are
+    not ready in the checkout's view either, and their tree says why."""
+    from phoebe_cli.flux.tree import unsatisfiable
+
+    for ref, why in unsatisfiable(objects).items():
+        obj = objects[ref]
+        if obj.state is not State.READY:
+            continue  # failing for its own reason already (its build)
+        raw = dict(obj.raw)
+        status = dict(raw.get("status") or {})
+        status["conditions"] = [{"type": "Ready", "status": "False", "reason": DEPENDENCY_NOT_READY, "message": why}]
+        raw["status"] = status
+        objects[ref] = FluxObject.from_api(obj.kind, raw)
 
 
 def repo_report(model: RepoModel, options: StatusOptions, narrow: str | None = None) -> StatusReport:
@@ -131,7 +149,9 @@ def repo_report(model: RepoModel, options: StatusOptions, narrow: str | None = N
     snapshot = declared_snapshot(model)
     if narrow:
         kept = narrowed(model, narrow)
-        snapshot = Snapshot(objects={r: o for r, o in snapshot.objects.items() if r in kept}, context=snapshot.context)
+        snapshot = Snapshot(
+            objects={r: o for r, o in snapshot.objects.items() if r in kept}, context=snapshot.context, declared=True
+        )
     return build_report(snapshot, options)
 
 

@@ -29,7 +29,7 @@ from phoebe_cli.flux.kinds import (
     kind_named,
 )
 from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
-from phoebe_cli.flux.selectors import parse_selector
+from phoebe_cli.flux.selectors import check_selector, parse_selector, split_name
 from phoebe_cli.flux.tree import Blocked, Counts, Tree, blocked_by, build_tree, count
 
 if TYPE_CHECKING:
@@ -72,6 +72,7 @@ class Snapshot:
     forbidden_namespaces: tuple[str, ...] = ()
     flux_version: str | None = None
     context: str = ""
+    declared: bool = False  # a checkout's desired state (status --repo), not a cluster's
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class StatusReport:
     depth: int | None
     shown: frozenset[ObjectRef] = frozenset()  # selected, and their ancestors in the tree
     forbidden_namespaces: tuple[str, ...] = ()
+    declared: bool = False  # a checkout's desired state (status --repo), not a cluster's
 
     def state(self, ref: ObjectRef) -> State:
         return self.objects[ref].state
@@ -202,12 +204,27 @@ def _matches_kind(obj: FluxObject, kinds: Sequence[FluxKind]) -> bool:
 
 
 def _name_refs(options: StatusOptions) -> tuple[str | None, str] | None:
-    if not options.name:
+    if options.name is None:
         return None
-    if "/" in options.name:
-        namespace, _, name = options.name.partition("/")
-        return namespace, name
-    return options.namespace, options.name
+    namespace, name = split_name(options.name)
+    return namespace or options.namespace, name
+
+
+def check_options(options: StatusOptions) -> None:
+    """Usage errors, found before any request: a bad KIND, NAME or label selector."""
+    status_kinds(options.kind)
+    _name_refs(options)
+    check_selector(options.label_selector)
+
+
+async def _check_namespace(session: Session, snapshot: Snapshot, options: StatusOptions) -> None:
+    """-n NAMESPACE that holds no Flux object may not exist at all: exit 5, not "healthy"."""
+    namespace = options.namespace
+    if namespace is None or any(ref.namespace == namespace for ref in snapshot.objects):
+        return
+    from phoebe_cli.usecases.namespaces import require_namespace
+
+    await require_namespace(session, namespace)
 
 
 def build_report(snapshot: Snapshot, options: StatusOptions, now: datetime | None = None) -> StatusReport:
@@ -260,6 +277,7 @@ def build_report(snapshot: Snapshot, options: StatusOptions, now: datetime | Non
         depth=options.depth,
         shown=frozenset(shown),
         forbidden_namespaces=snapshot.forbidden_namespaces,
+        declared=snapshot.declared,
     )
 
 
@@ -298,8 +316,9 @@ def _display_order(obj: FluxObject) -> tuple[int, str, str, str]:
 
 
 async def status(session: Session, options: StatusOptions) -> StatusReport:
-    status_kinds(options.kind)  # a bad KIND is a usage error before any request
+    check_options(options)  # usage errors before any request
     snapshot = await collect(session, options)
+    await _check_namespace(session, snapshot, options)
     return build_report(snapshot, options)
 
 
@@ -318,8 +337,9 @@ async def watch_status(
     """Keep the report current from watches (no polling): every kind is listed, then watched,
     and each burst of changes rebuilds the report. Returns the last report when everything
     selected is ready (``until_ready``), or raises OperationTimedOut after ``timeout``."""
-    status_kinds(options.kind)
+    check_options(options)
     snapshot = await collect(session, options)
+    await _check_namespace(session, snapshot, options)
     changed = asyncio.Event()
     latest = build_report(snapshot, options)
     listener.report(latest)

@@ -185,7 +185,9 @@ def test_label_selector(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) 
     assert [o["name"] for o in doc(result)["objects"]] == ["web"]
     bad = phoebe("status", "-l", "a in (b", kubeconfig=cluster.kubeconfig)
     assert bad.code == 2
-    assert bad.stderr == "phoebe: error: invalid label selector: 'a in (b'\n"
+    assert bad.stderr == (
+        "phoebe: error: invalid label selector 'a in (b': found the end of the selector, expected a value, ',' or ')'\n"
+    )
 
 
 def test_header_on_a_terminal(sample_cluster: Cluster, tmp_path: Path) -> None:
@@ -212,8 +214,89 @@ def test_header_on_a_terminal(sample_cluster: Cluster, tmp_path: Path) -> None:
     words = [" ".join(line.split()) for line in screen.splitlines()]
     assert "context phoebe-local, Flux v2.6.4" in words
     assert "source GitRepository/flux-system/flux-system main@sha1:66c1a7ee" in words
-    assert "Kustomization 31 28 ready, 2 failed, 1 suspended" in words
-    assert "HelmRelease 23 23 ready" in words
+    # D9: these read "Kustomization 31 28 ready, ..." and "HelmRelease 23 23 ready"
+    assert "Kustomizations 31: 28 ready, 2 failed, 1 suspended" in words
+    assert "HelmReleases 23 ready" in words
+    assert "HelmRepositories 13 ready" in words
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], columns: int) -> str:
+    """Run phoebe with stdout on a pseudo-terminal of ``columns`` columns; the screen, without
+    escape sequences."""
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phoebe_cli", *args], stdout=follower, stderr=subprocess.PIPE, env=env
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    process.wait(timeout=30)
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode(errors="replace"))
+
+
+def test_piped_output_is_never_cut_whatever_columns_says(sample_cluster: Cluster, tmp_path: Path) -> None:
+    """D2: `COLUMNS=80 phoebe status … | cat` cut every line at 80 characters, and the failure
+    reason with it."""
+    env = dict(os.environ, HOME=str(tmp_path), KUBECONFIG=str(sample_cluster.kubeconfig), COLUMNS="80")
+    for output in ("tree", "table"):
+        done = subprocess.run(
+            [sys.executable, "-m", "phoebe_cli", "status", "--failed", "-o", output],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        assert done.returncode == 1, done.stderr
+        failing = [line for line in done.stdout.splitlines() if "rook-ceph/rook-ceph-cluster " in line + " "]
+        assert failing and failing[-1].endswith(FAILING_MESSAGE), done.stdout
+        assert "…" not in done.stdout
+
+
+def test_an_80_column_terminal_folds_the_message(sample_cluster: Cluster, tmp_path: Path) -> None:
+    """D2: on an 80-column terminal the table dropped MESSAGE (cut to '…')."""
+    env = dict(os.environ, HOME=str(tmp_path), KUBECONFIG=str(sample_cluster.kubeconfig), NO_COLOR="1")
+    env.pop("COLUMNS", None)
+    for output in ("table", "tree"):
+        screen = _on_a_terminal(["status", "--failed", "-o", output], env, columns=80)
+        assert all(len(line) <= 80 for line in screen.splitlines()), screen
+        assert "…" not in screen
+        assert " ".join(FAILING_MESSAGE.split()) in " ".join(screen.replace("│", " ").split()), screen
+
+
+def test_a_namespace_that_does_not_exist_exits_5(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D1: `status -n typo` exited 0 and said "healthy": true — a CI gate passed on a typo."""
+    typo = f"{namespace}-typo"
+    for args in (["-n", typo], ["-n", typo, "-o", "json"], ["ks", "-n", typo, "--failed"], ["-n", typo, "-w"]):
+        result = phoebe("status", *args, kubeconfig=cluster.kubeconfig)
+        assert (result.code, result.stdout, result.stderr) == (5, "", f"phoebe: error: namespace {typo} not found\n")
+    empty = phoebe("status", "-n", namespace, "-o", "json", kubeconfig=cluster.kubeconfig)
+    assert (empty.code, doc(empty)["healthy"]) == (0, True)  # it exists, and holds nothing: fine
+
+
+def test_empty_namespace_and_kind_slash_name(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D11: `status -n ''` silently meant all namespaces; KIND/NAME works as in events and logs."""
+    cluster.api.create(manifests.kustomization("web", namespace))
+    empty = phoebe("status", "-n", "", kubeconfig=cluster.kubeconfig)
+    assert empty.code == 2
+    assert empty.stderr.startswith("phoebe: error: Invalid value for '-n': the namespace is empty")
+    for args in (["ks/web", "-n", namespace], [f"ks/{namespace}/web"], ["ks", f"{namespace}/web"]):
+        result = phoebe("status", *args, "-o", "json", kubeconfig=cluster.kubeconfig)
+        assert [o["name"] for o in doc(result)["objects"]] == ["web"], args
 
 
 # --- scenarios of its own ---------------------------------------------------------------------

@@ -126,3 +126,54 @@ def test_document_shape_is_pinned() -> None:
         },
         "forbiddenNamespaces": [],
     }
+
+
+LONG = (
+    "Service/rook-ceph/rook-ceph-mgr-dashboard-lb dry-run failed (Invalid): Service "
+    '"rook-ceph-mgr-dashboard-lb" is invalid: spec.ports[0].port: Invalid value: 99999'
+)
+
+
+def long_report():  # type: ignore[no-untyped-def]
+    objects = index(
+        ks("root", "flux-system", children=["Kustomization/rook-ceph/rook-ceph-cluster"]),
+        ks("rook-ceph-cluster", "rook-ceph", ready="False", reason="ReconciliationFailed", message=LONG),
+    )
+    return build_report(Snapshot(objects=objects, context="home"), StatusOptions(kind="ks"), now=NOW)
+
+
+def test_table_at_80_columns_folds_the_message_never_drops_it() -> None:
+    """D2: at 80 columns the table cut MESSAGE to '…'."""
+    text = render(table_view(long_report(), with_header=False), width=80)
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert f"ReconciliationFailed: {' '.join(LONG.split())}" in " ".join(text.split())
+
+
+def test_table_on_a_wide_console_is_one_line_per_object() -> None:
+    """Piped, phoebe's console is wider than any line: nothing is wrapped or cut."""
+    lines = render(table_view(long_report(), with_header=False), width=1_000_000).splitlines()
+    assert len(lines) == 3
+    assert lines[1].endswith(f"ReconciliationFailed: {LONG}")
+
+
+def test_header_counts_read_as_words() -> None:
+    """D9: the header said 'HelmRelease 2 2 ready'."""
+    objects = snapshot().objects
+    report = build_report(Snapshot(objects=objects, context="home"), StatusOptions(), now=NOW)
+    words = [" ".join(line.split()) for line in render(tree_view(report, with_header=True)).splitlines()]
+    assert "Kustomizations 4: 2 ready, 2 failed" in words
+    assert "HelmRelease 1 ready" in words
+    assert "HelmRepository 1 unknown" in words
+
+
+def test_checkout_view_shows_the_charts_source() -> None:
+    """D6: a checkout declares no HelmCharts (helm-controller makes them); its view showed
+    '← HelmChart/… (not found)' where the cluster view shows the HelmRepository."""
+    repo = source(kinds.HELM_REPOSITORY, "repo")
+    objects = index(ks("root", "flux-system", children=["HelmRelease/apps/web"]), hr("web"), repo)
+    declared = build_report(Snapshot(objects=objects, context="repo", declared=True), StatusOptions(), now=NOW)
+    assert "← HelmRepository/flux-system/repo" in render(tree_view(declared, with_header=False))
+    assert "(not found)" not in render(tree_view(declared, with_header=False)).split("HelmRelease")[1]
+    live = build_report(Snapshot(objects=objects, context="home"), StatusOptions(), now=NOW)
+    assert "← HelmChart/flux-system/apps-web (not found)" in render(tree_view(live, with_header=False))

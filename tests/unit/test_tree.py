@@ -1,4 +1,5 @@
-"""The inventory tree, blocked-by chains and label selectors (pure)."""
+"""The inventory tree, blocked-by chains, dependencies that can never be met, and label selectors
+(pure; more selector cases in test_selectors.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from phoebe_cli.errors import UsageError
 from phoebe_cli.flux import kinds
 from phoebe_cli.flux.objects import FluxObject, ObjectRef
 from phoebe_cli.flux.selectors import parse_selector
-from phoebe_cli.flux.tree import BlockProblem, blocked_by, build_tree, count
+from phoebe_cli.flux.tree import BlockProblem, blocked_by, build_tree, count, unsatisfiable
 
 
 def ks(
@@ -208,3 +209,27 @@ def test_label_selectors(selector: str, labels: dict[str, str], matches: bool) -
 def test_bad_selectors(selector: str) -> None:
     with pytest.raises(UsageError):
         parse_selector(selector)
+
+
+def test_unsatisfiable_dependencies() -> None:
+    """A cycle, a dependency that is not there, and what depends on either: Flux keeps them
+    DependencyNotReady for ever (status --repo shows them blocked, as validate reports them)."""
+    objects = index(
+        ks("a", depends=["b"]),
+        ks("b", depends=["c"]),
+        ks("c", depends=["a"]),
+        ks("self", depends=["self"]),
+        ks("lost", depends=["ghost"]),
+        ks("after", depends=["b"]),
+        ks("fine", depends=["ok"]),
+        ks("ok"),
+    )
+    found = unsatisfiable(objects)
+    assert found == {
+        ref("Kustomization", "apps", "a"): "dependency cycle: apps/a → apps/b → apps/c → apps/a",
+        ref("Kustomization", "apps", "b"): "dependency cycle: apps/a → apps/b → apps/c → apps/a",
+        ref("Kustomization", "apps", "c"): "dependency cycle: apps/a → apps/b → apps/c → apps/a",
+        ref("Kustomization", "apps", "self"): "dependency cycle: apps/self → apps/self",
+        ref("Kustomization", "apps", "lost"): "dependency 'apps/ghost' not found",
+        ref("Kustomization", "apps", "after"): "dependency 'apps/b' is not ready",
+    }
