@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from phoebe_cli.cli.options import GlobalOptions, cluster_command, parse_duration
-from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
+from phoebe_cli.cli.runtime import kind_and_names, namespace_of, run_on_cluster, terminal_for
 from phoebe_cli.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ HELP = (
     "reconcile loop); long names work too (gitrepo, kustomization, helmrelease ...).\n\n"
     "Without NAMEs every object of the kind in the namespace is synced. The namespace is -n, "
     "else the kubeconfig context's namespace, else flux-system (as kubectl and flux do); -A "
-    "means every namespace. A NAME may be NAMESPACE/NAME.\n\n"
+    "means every namespace. A NAME may be NAMESPACE/NAME; KIND/NAME (ks/apps, ks/flux-system/apps) works too.\n\n"
     "Every selected object is patched at once with one token "
     "(reconcile.fluxcd.io/requestedAt), then phoebe watches until each is done, failed or "
     "timed out. Suspended objects are skipped (an error when named).\n\n"
@@ -76,14 +76,16 @@ def register(app: typer.Typer) -> None:
         ] = SyncOutput.TEXT,
         options: GlobalOptions,
     ) -> int:
+        from phoebe_cli.flux.selectors import check_selector
         from phoebe_cli.usecases.sync import SyncOptions
 
-        if options.namespace and options.all_namespaces:
-            raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+        namespace = namespace_of(options)
+        chosen, given = kind_and_names(kind, names or ())
+        check_selector(selector)  # a bad -l is a usage error before any request
         sync_options = SyncOptions(
-            kind=kind,
-            names=tuple(names or ()),
-            namespace=options.namespace,
+            kind=chosen or "",
+            names=given,
+            namespace=namespace,
             all_namespaces=options.all_namespaces,
             label_selector=selector,
             failed_only=failed,
@@ -138,19 +140,22 @@ def _register_toggle(app: typer.Typer, name: str, help_text: str) -> None:
         ] = SyncOutput.TEXT,
         options: GlobalOptions,
     ) -> int:
+        from phoebe_cli.flux.selectors import check_selector
         from phoebe_cli.usecases.sync import Mode, SyncOptions
 
-        if options.namespace and options.all_namespaces:
-            raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
+        namespace = namespace_of(options)
+        chosen, given = kind_and_names(kind, names or ())
+        check_selector(selector)  # a bad -l is a usage error before any request
+        names = list(given)
         if not names and not every and not selector:
             raise typer.BadParameter(f"name the objects to {name}, or use --all (or -l SELECTOR)", param_hint="NAME")
         if names and every:
             raise typer.BadParameter("use NAMEs or --all, not both", param_hint="'--all'")
         sync_options = SyncOptions(
-            kind=kind,
+            kind=chosen or "",
             mode=Mode(name),
-            names=tuple(names or ()),
-            namespace=options.namespace,
+            names=given,
+            namespace=namespace,
             all_namespaces=options.all_namespaces,
             label_selector=selector,
             wait=wait and waits,

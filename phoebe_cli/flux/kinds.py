@@ -200,3 +200,17 @@ def kind_of(group: str, kind: str) -> FluxKind | None:
         if candidate.group == group and candidate.kind == kind:
             return candidate
     return None
+
+
+def plural(kind: str) -> str:
+    """The English plural of a kind's name: HelmRepository -> HelmRepositories."""
+    if kind.endswith("y") and kind[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return kind[:-1] + "ies"
+    if kind.endswith(("s", "x", "ch", "sh")):
+        return kind + "es"
+    return kind + "s"
+
+
+def counted(number: int, kind: str) -> str:
+    """``1 GitRepository``, ``2 GitRepositories``."""
+    return f"{number} {kind if number == 1 else plural(kind)}"

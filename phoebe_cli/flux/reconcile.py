@@ -52,6 +52,13 @@ class Request:
                 annotations[RESET_AT] = self.token
         return {"metadata": {"annotations": annotations}}
 
+    def carried_by(self, obj: FluxObject) -> bool:
+        """Whether ``obj`` holds this run's patch: every annotation it sets, with its value (to
+        learn, after Ctrl-C, whether a patch that got no answer landed)."""
+        wanted = self.patch(obj.kind)["metadata"]["annotations"]
+        annotations = obj.annotations
+        return all(annotations.get(key) == value for key, value in wanted.items())
+
     def handled(self, obj: FluxObject) -> bool:
         """Whether the controller has taken this request."""
         if obj.kind is EXTERNAL_SECRET:

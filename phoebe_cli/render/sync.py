@@ -7,13 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
+from phoebe_cli.flux.kinds import counted
 from phoebe_cli.flux.objects import short_revision
 from phoebe_cli.flux.reconcile import Verdict
 from phoebe_cli.render import symbols
 from phoebe_cli.render.documents import document
+from phoebe_cli.render.status import FoldedRows
 from phoebe_cli.usecases.sync import Phase, SyncItem, SyncResult
 
 _MARKS: dict[Verdict, tuple[str, str]] = {
@@ -36,11 +37,34 @@ _WORDS: dict[Verdict, str] = {
 }
 
 
+# Where an unfinished object stands after Ctrl-C.
+_INTERRUPTED: dict[str, tuple[str, str, str]] = {
+    "patched": (symbols.PENDING, symbols.STYLE_PENDING, "waiting"),
+    "maybe": ("?", symbols.STYLE_PENDING, "may be patched"),
+    "not": (symbols.ABSENT, symbols.STYLE_ABSENT, "not patched"),
+}
+
+
+def _patch_state(item: SyncItem) -> str:
+    return "patched" if item.patched else "maybe" if item.maybe_patched else "not"
+
+
+def _mark_word(item: SyncItem, done_word: str, waited: bool = True) -> tuple[str, str, str]:
+    if item.interrupted and not item.final:
+        return _INTERRUPTED[_patch_state(item)]
+    mark, style = _MARKS[item.verdict]
+    if item.verdict is Verdict.WAITING and item.patched and not waited:
+        return "→", "cyan", "requested"
+    return mark, style, done_word if item.verdict is Verdict.DONE else _WORDS[item.verdict]
+
+
 def _name(item: SyncItem) -> str:
     return f"{item.kind.kind}/{item.ref.namespace}/{item.ref.name}"
 
 
 def _detail(item: SyncItem, waited: bool = True) -> str:
+    if item.interrupted and not item.final:
+        return " ".join(item.message.split())
     if item.verdict is Verdict.DONE and item.reason == "Suspended":
         return ""
     if item.verdict is Verdict.DONE:
@@ -62,10 +86,7 @@ def _seconds(item: SyncItem) -> str:
 
 def item_line(item: SyncItem, waited: bool = True, done_word: str = "done") -> Text:
     """One finished object, for output that is not a terminal (and the end of the live view)."""
-    mark, style = _MARKS[item.verdict]
-    word = done_word if item.verdict is Verdict.DONE else _WORDS[item.verdict]
-    if item.verdict is Verdict.WAITING and item.patched and not waited:
-        mark, style, word = "→", "cyan", "requested"
+    mark, style, word = _mark_word(item, done_word, waited)
     line = Text.assemble((mark, style), " ", _name(item), "  ", (word, style))
     detail = _detail(item, waited)
     if detail:
@@ -81,25 +102,25 @@ def item_line(item: SyncItem, waited: bool = True, done_word: str = "done") -> T
 def live_view(
     items: Sequence[SyncItem], elapsed: float, width: int | None = None, done_word: str = "done"
 ) -> RenderableType:
-    """Every object of the run and where it stands, for the live display on a terminal."""
-    table = Table.grid(padding=(0, 1))
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(no_wrap=True)
-    table.add_column(overflow="ellipsis", no_wrap=True, max_width=max(20, (width or 100) - 60))
-    table.add_column(no_wrap=True, justify="right")
+    """Every object of the run and where it stands, for the live display on a terminal. The
+    reason (the most important column) wraps, never cut, however narrow the terminal."""
+    rows: list[tuple[list[Text], Text]] = []
     for item in sorted(items, key=_order):
-        mark, style = _MARKS[item.verdict]
-        table.add_row(
-            Text(mark, style=style),
-            _name(item),
-            Text(done_word if item.verdict is Verdict.DONE else _WORDS[item.verdict], style=style),
-            Text(_detail(item), style="dim" if item.verdict is Verdict.SKIPPED else ""),
-            _seconds(item),
+        mark, style, word = _mark_word(item, done_word)
+        rows.append(
+            (
+                [
+                    Text(mark, style=style),
+                    Text(_name(item)),
+                    Text(word, style=style),
+                    Text(_seconds(item), style="dim"),
+                ],
+                Text(_detail(item), style="dim" if item.verdict is Verdict.SKIPPED else ""),
+            )
         )
-    pending = sum(1 for i in items if not i.final)
+    pending = sum(1 for i in items if not i.final and not i.interrupted)
     footer = Text(f"{pending} waiting, {elapsed:.1f}s", style="dim") if pending else Text("")
-    return Group(table, footer)
+    return Group(FoldedRows(rows, gap=1), footer)
 
 
 def _order(item: SyncItem) -> tuple[int, str, str, str]:
@@ -107,15 +128,25 @@ def _order(item: SyncItem) -> tuple[int, str, str, str]:
     return (phase, item.kind.kind, item.ref.namespace, item.ref.name)
 
 
+def _kinds(items: Sequence[SyncItem]) -> str:
+    kinds = Counter(item.kind.kind for item in items)
+    return ", ".join(counted(n, k) for k, n in sorted(kinds.items()))
+
+
 def summary(result: SyncResult, done_word: str = "done", verb: str = "sync") -> Text:
-    counts = Counter(item.verdict for item in result.items)
+    counts = Counter(item.verdict for item in result.items if item.final or not result.interrupted)
     if not result.items:
+        if result.interrupted:
+            return Text.assemble((symbols.FAILED, symbols.STYLE_FAILED), " interrupted: nothing was patched")
         return Text(f"nothing to {verb}: no object matched", style="dim")
-    kinds = Counter(item.kind.kind for item in result.items)
-    what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items()))
+    what = _kinds(result.items)
     if result.dry_run:
-        would = sum(1 for i in result.items if i.verdict is Verdict.WAITING)
-        return Text(f"dry run: would {verb} {would} of {what}; nothing was changed")
+        would = [i for i in result.items if i.verdict is Verdict.WAITING]
+        if len(would) == len(result.items):
+            return Text(f"dry run: would {verb} {what}; nothing was changed")
+        kinds = {i.kind.kind for i in result.items}
+        total = what if len(kinds) == 1 else f"{len(result.items)} objects ({what})"
+        return Text(f"dry run: would {verb} {len(would)} of {total}; nothing was changed")
     parts = []
     for verdict in (
         Verdict.DONE,
@@ -130,9 +161,17 @@ def summary(result: SyncResult, done_word: str = "done", verb: str = "sync") -> 
             word = "requested" if verdict is Verdict.WAITING and not result.waited else _WORDS[verdict]
             word = done_word if verdict is Verdict.DONE else word
             parts.append(f"{counts[verdict]} {word}")
-    mark, style = (
-        (symbols.FAILED, symbols.STYLE_FAILED) if result.failed or result.timed_out else (symbols.OK, symbols.STYLE_OK)
-    )
+    if result.interrupted:
+        states = Counter(_patch_state(i) for i in result.items if not i.final)
+        for state in ("patched", "maybe", "not"):
+            if states.get(state):
+                parts.append(f"{states[state]} {_INTERRUPTED[state][2]}")
+    bad = result.failed or result.timed_out or result.interrupted
+    mark, style = (symbols.FAILED, symbols.STYLE_FAILED) if bad else (symbols.OK, symbols.STYLE_OK)
+    if result.interrupted:
+        return Text.assemble(
+            (mark, style), f" {what}: {', '.join(parts)}; ", ("interrupted", style), f" after {result.seconds:.1f}s"
+        )
     return Text.assemble((mark, style), f" {what}: {', '.join(parts)} in {result.seconds:.1f}s")
 
 
@@ -164,6 +203,7 @@ def sync_document(result: SyncResult) -> dict[str, Any]:
                     "message": item.message or None,
                     "revision": item.revision,
                     "patched": item.patched,
+                    "maybePatched": item.maybe_patched,
                     "seconds": None if item.seconds is None else round(item.seconds, 3),
                 }
                 for item in sorted(result.items, key=_order)

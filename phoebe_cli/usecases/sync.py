@@ -40,14 +40,20 @@ from phoebe_cli.flux.reconcile import (
     new_token,
     reads_from,
 )
+from phoebe_cli.flux.selectors import check_selector, split_name
 from phoebe_cli.kube.access import Permission, allowed
 from phoebe_cli.kube.discovery import ServedKind
 from phoebe_cli.kube.session import Session
 from phoebe_cli.kube.watch import DELETED, list_and_watch
+from phoebe_cli.usecases.namespaces import namespace_exists
 
 DEFAULT_NAMESPACE = "flux-system"
 SYNCABLE_NAMES = "git, oci, helmrepo, chart, bucket, ks, hr, es, all"
 FINAL = frozenset({Verdict.DONE, Verdict.FAILED, Verdict.TIMED_OUT, Verdict.SKIPPED, Verdict.DELETED})
+# After Ctrl-C: how long patches already sent may take to answer, then how long asking the
+# server whether the unanswered ones landed may take.
+IN_FLIGHT_GRACE = 2.0
+CONFIRM_TIMEOUT = 3.0
 
 
 class Phase(StrEnum):
@@ -92,7 +98,9 @@ class SyncItem:
     reason: str = ""
     message: str = ""
     revision: str | None = None
-    patched: bool = False
+    patched: bool = False  # the server holds this run's patch (it answered, or said so when asked)
+    maybe_patched: bool = False  # sent, unanswered when interrupted, and the server could not be asked
+    interrupted: bool = False  # not final when the run was interrupted
     started: float = 0.0
     finished: float | None = None
     obj: FluxObject | None = field(default=None, repr=False)
@@ -125,6 +133,14 @@ class SyncResult:
     @property
     def timed_out(self) -> bool:
         return any(item.verdict is Verdict.TIMED_OUT for item in self.items)
+
+    @property
+    def patched(self) -> int:
+        return sum(1 for item in self.items if item.patched)
+
+    @property
+    def maybe_patched(self) -> int:
+        return sum(1 for item in self.items if item.maybe_patched)
 
 
 class SyncListener(Protocol):
@@ -174,17 +190,28 @@ class SyncRun:
         self.items: dict[ObjectRef, SyncItem] = {}
         self.served: dict[str, ServedKind] = {}
         self.interrupted = False
+        # Patches on their way to the server: sent (past the gate below) and not answered yet.
+        self._in_flight: dict[ObjectRef, asyncio.Future[Any]] = {}
+        self._patch_gate = asyncio.Semaphore(self.kube.settings.max_in_flight)
 
     # --- the run ---------------------------------------------------------------------------
     async def run(self) -> SyncResult:
-        """The result, also after Ctrl-C (the first cancels the wait; what is known is kept)."""
+        """The result, also after Ctrl-C: the first cancels the run, and what was patched is
+        known exactly — every answered patch counts, and a patch in flight is either answered
+        within a moment, or the server is asked whether it landed, or it is reported as one that
+        may have."""
         try:
             await self._run()
         except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # handled: what follows may wait (with its own timeouts)
             self.interrupted = True
+            await self._settle_in_flight()
             for item in self.items.values():
                 if not item.final:
-                    item.message = item.message or "interrupted"
+                    item.interrupted = True
+                    item.message = _interrupted_message(item)
         return self.result()
 
     def result(self) -> SyncResult:
@@ -199,6 +226,8 @@ class SyncRun:
 
     async def _run(self) -> None:
         kinds = resolve_kinds(self.options.kind)
+        check_selector(self.options.label_selector)  # a bad selector fails before any request
+        self._named_refs(None)  # and so does a bad name
         if self.options.mode is not Mode.SYNC and EXTERNAL_SECRET in kinds:
             if len(kinds) == 1:
                 raise UsageError("ExternalSecrets have no spec.suspend: they cannot be suspended or resumed")
@@ -259,6 +288,8 @@ class SyncRun:
                     continue
                 chosen.append((kind, obj))
         missing = [w for w in wanted if w not in found_names]
+        listed_in = {obj.namespace for listing in listings for obj in listing.objects}
+        await self._check_namespaces(scope, wanted, missing, listed_in)
         if missing:
             what = " or ".join(k.kind for k, _ in served)
             namespaces = {ns for ns, _ in missing}
@@ -271,15 +302,33 @@ class SyncRun:
 
     def _named_refs(self, scope: str | None) -> list[tuple[str | None, str]]:
         refs: list[tuple[str | None, str]] = []
-        for name in self.options.names:
-            if "/" in name:
-                namespace, _, plain = name.partition("/")
-                if not namespace or not plain:
-                    raise UsageError(f"bad object name {name!r} (use NAME or NAMESPACE/NAME)")
-                refs.append((namespace, plain))
-            else:
-                refs.append((scope, name))
+        for text in self.options.names:
+            namespace, name = split_name(text)  # UsageError for '', 'a/b/c', names no object can have
+            refs.append((namespace or scope, name))
         return refs
+
+    async def _check_namespaces(
+        self,
+        scope: str | None,
+        wanted: Sequence[tuple[str | None, str]],
+        missing: Sequence[tuple[str | None, str]],
+        listed_in: set[str],
+    ) -> None:
+        """A namespace that held nothing may not exist at all: that is exit 5, naming it, not
+        "nothing matched" (a typo must not pass as a run with nothing to do)."""
+        asked = {ns for ns, _ in missing if ns is not None}
+        if scope is not None and not wanted and scope not in listed_in:
+            asked.add(scope)
+        for namespace in sorted(asked):
+            if not await namespace_exists(self.session, namespace):
+                hint = ""
+                if namespace == scope and not self.options.namespace and not any(ns for ns, _ in wanted):
+                    hint = (
+                        " (the kubeconfig context's namespace; -n or -A to choose)"
+                        if self.session.access.namespace
+                        else " (the default namespace; -n or -A to choose)"
+                    )
+                raise NotFound(f"namespace {namespace} not found{hint}")
 
     async def _list(
         self, kind: FluxKind, served: ServedKind, scope: str | None, wanted: list[tuple[str | None, str]]
@@ -428,18 +477,87 @@ class SyncRun:
             patch = self.request.patch(item.kind)
             if self.options.mode is Mode.RESUME:
                 patch["spec"] = {"suspend": False}
-        try:
-            answer = await self.kube.merge_patch(path, patch, field_manager=FIELD_MANAGER, what=str(item.ref))
-        except NotFound:
-            self._settle(item, Judgement(Verdict.DELETED, "deleted before it could be patched", "NotFound"))
-            return
+        async with self._patch_gate:  # as many as the client sends at once: past it, a patch is in flight
+            request = asyncio.ensure_future(
+                self.kube.merge_patch(path, patch, field_manager=FIELD_MANAGER, what=str(item.ref))
+            )
+            self._in_flight[item.ref] = request
+            try:
+                # Shielded: Ctrl-C does not drop a patch already sent; run() collects its answer.
+                answer = await asyncio.shield(request)
+            except NotFound:
+                del self._in_flight[item.ref]
+                self._settle(item, Judgement(Verdict.DELETED, "deleted before it could be patched", "NotFound"))
+                return
+            except asyncio.CancelledError:
+                raise
+            except BaseException:
+                del self._in_flight[item.ref]
+                raise
+            del self._in_flight[item.ref]
+        self._patched(item, answer)
+
+    def _patched(self, item: SyncItem, answer: dict[str, Any]) -> None:
         item.patched = True
+        item.maybe_patched = False
         item.started = time.monotonic()
         item.obj = FluxObject.from_api(item.kind, answer)
         if self.options.mode is Mode.SUSPEND:
             self._settle(item, Judgement(Verdict.DONE, "suspended", "Suspended"))
             return
         self.listener.updated(item)
+
+    def _holds_patch(self, obj: FluxObject) -> bool:
+        if self.options.mode is Mode.SUSPEND:
+            return obj.suspended
+        landed = self.request.carried_by(obj)
+        if self.options.mode is Mode.RESUME:
+            return landed and not obj.suspended
+        return landed
+
+    async def _settle_in_flight(self) -> None:
+        """After Ctrl-C: the patches that were sent get a moment to be answered; for those that
+        are not, the server is asked whether the object holds the patch; when even that gets no
+        answer, the item is marked as one that may have been patched."""
+        if not self._in_flight:
+            return
+        pending = dict(self._in_flight)
+        self._in_flight.clear()
+        done, _ = await asyncio.wait(pending.values(), timeout=IN_FLIGHT_GRACE)
+        unanswered: list[SyncItem] = []
+        for ref, request in pending.items():
+            item = self.items[ref]
+            if request in done and not request.cancelled() and request.exception() is None:
+                self._patched(item, request.result())
+            elif request in done:
+                continue  # the server refused it (or the object is gone): not patched
+            else:
+                request.cancel()
+                unanswered.append(item)
+        await asyncio.gather(*pending.values(), return_exceptions=True)
+        if not unanswered:
+            return
+
+        answered: set[ObjectRef] = set()  # the server said whether the object holds the patch
+
+        async def confirm(item: SyncItem) -> None:
+            served = self.served[item.kind.kind]
+            try:
+                raw = await self.kube.get_json(served.object_path(item.ref.namespace, item.ref.name))
+            except NotFound:
+                answered.add(item.ref)  # gone: it holds nothing
+                return
+            answered.add(item.ref)
+            if self._holds_patch(FluxObject.from_api(item.kind, raw)):
+                self._patched(item, raw)
+
+        try:
+            async with asyncio.timeout(CONFIRM_TIMEOUT):
+                await asyncio.gather(*(confirm(item) for item in unanswered), return_exceptions=True)
+        except TimeoutError:
+            pass
+        for item in unanswered:
+            item.maybe_patched = not item.patched and item.ref not in answered
 
     async def _wait(self, items: Sequence[SyncItem]) -> None:
         remaining = self.deadline - time.monotonic()
@@ -451,7 +569,7 @@ class SyncRun:
             async with asyncio.timeout(max(0.0, remaining)):
                 await asyncio.gather(*watches)
         except TimeoutError:
-            self._finish_waiting(Verdict.TIMED_OUT, f"timed out after {self.options.timeout:g}s")
+            self._finish_waiting(Verdict.TIMED_OUT, f"no answer within {format_duration(self.options.timeout)}")
         finally:
             for task in watches:
                 task.cancel()
@@ -582,7 +700,29 @@ class SyncRun:
         try:
             await asyncio.wait_for(follow(), timeout=max(0.0, self.deadline - time.monotonic()))
         except TimeoutError:
-            self._finish_waiting(Verdict.TIMED_OUT, f"timed out after {self.options.timeout:g}s")
+            self._finish_waiting(Verdict.TIMED_OUT, f"no answer within {format_duration(self.options.timeout)}")
+
+
+def format_duration(seconds: float) -> str:
+    """As a user writes a --timeout: 300 -> 5m, 90 -> 1m30s, 0.001 -> 1ms."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    whole = round(seconds)
+    if abs(seconds - whole) > 1e-9 or whole < 60:
+        return f"{seconds:g}s"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+
+
+def _interrupted_message(item: SyncItem) -> str:
+    """Where an unfinished object stands when the run was interrupted."""
+    if item.patched:
+        said = f" (last said: {item.message})" if item.message else ""
+        return f"interrupted: patched, no answer from the controller yet{said}"
+    if item.maybe_patched:
+        return "interrupted: the patch was sent but not answered, and the server could not be asked; it may have landed"
+    return "interrupted: not patched"
 
 
 async def sync(session: Session, options: SyncOptions, listener: SyncListener | None = None) -> SyncResult:

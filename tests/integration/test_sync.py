@@ -148,6 +148,7 @@ def test_json_document(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -
         "message",
         "revision",
         "patched",
+        "maybePatched",
         "seconds",
     }
     assert "annotations" not in cluster.api.get(*KS, namespace, "off")["metadata"]
@@ -223,6 +224,53 @@ def test_unknown_names_exit_5(phoebe: PhoebeRunner, cluster: Cluster, namespace:
     assert result.code == 5
     assert result.stderr == f"phoebe: error: Kustomization not found in namespace {namespace}: ghost, phantom\n"
     assert "annotations" not in cluster.api.get(*KS, namespace, "real")["metadata"]
+
+
+def test_a_namespace_that_does_not_exist_exits_5(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D1: `sync ks -n typo` exited 0 ("nothing to sync"): a CI step passed on a typo."""
+    typo = f"{namespace}-typo"
+    for args in (["ks"], ["ks", "-o", "json"], ["all"], ["ks", "--dry-run"], ["ks", "web"], ["ks", "-l", "a=b"]):
+        result = phoebe("sync", *args, "-n", typo, kubeconfig=cluster.kubeconfig)
+        assert (result.code, result.stdout, result.stderr) == (5, "", f"phoebe: error: namespace {typo} not found\n")
+    for verb in ("suspend", "resume"):
+        result = phoebe(verb, "ks", "--all", "-n", typo, kubeconfig=cluster.kubeconfig)
+        assert (result.code, result.stderr) == (5, f"phoebe: error: namespace {typo} not found\n")
+    named = phoebe("sync", "ks", f"{typo}/web", kubeconfig=cluster.kubeconfig)
+    assert (named.code, named.stderr) == (5, f"phoebe: error: namespace {typo} not found\n")
+    # an empty namespace that exists is still "nothing to sync", exit 0
+    empty = phoebe("sync", "ks", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert (empty.code, empty.stdout) == (0, "nothing to sync: no object matched\n")
+
+
+def test_bad_selector_is_a_usage_error_before_any_patch(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D4: a bad -l was the server's 400, exit 1, in sync and suspend (exit 2 in status)."""
+    create_all(cluster, manifests.kustomization("web", namespace))
+    for verb in ("sync", "suspend", "resume"):
+        result = phoebe(verb, "ks", "-n", namespace, "-l", "tier in (a", kubeconfig=cluster.kubeconfig)
+        assert (result.code, result.stdout) == (2, "")
+        assert result.stderr == (
+            "phoebe: error: invalid label selector 'tier in (a': found the end of the selector, "
+            "expected a value, ',' or ')'\n"
+        )
+    web = cluster.api.get(*KS, namespace, "web")
+    assert "annotations" not in web["metadata"] and "suspend" not in web["spec"]
+
+
+def test_kind_slash_name_and_names_no_object_can_have(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D11: `sync ks ''` and `sync ks a/b/c` were exit 5 (not found); KIND/NAME was refused."""
+    create_all(cluster, manifests.kustomization("web", namespace), manifests.kustomization("db", namespace))
+    for args in (["ks/web", "-n", namespace], [f"ks/{namespace}/web"], ["ks", f"{namespace}/web"]):
+        result = phoebe("sync", *args, "--no-wait", "-o", "json", kubeconfig=cluster.kubeconfig)
+        assert result.code == 0, result.stderr
+        assert results(result) == {f"Kustomization/{namespace}/web": "waiting"}
+    both = phoebe(
+        "sync", "ks/web", "kustomization/db", "-n", namespace, "--no-wait", "-o", "json", kubeconfig=cluster.kubeconfig
+    )
+    assert set(results(both)) == {f"Kustomization/{namespace}/web", f"Kustomization/{namespace}/db"}
+    for name, why in (("", "the name is empty"), ("a/b/c", "too many '/'"), ("Web", "'Web' is not an object name")):
+        result = phoebe("sync", "ks", name, "-n", namespace, kubeconfig=cluster.kubeconfig)
+        assert result.code == 2
+        assert result.stderr.startswith(f"phoebe: error: bad object name {name!r}: {why}")
 
 
 def test_unknown_kind_exits_2(phoebe: PhoebeRunner, cluster: Cluster) -> None:
@@ -533,23 +581,129 @@ def test_older_crd_set(phoebe: PhoebeRunner, older_cluster: Cluster, request: py
     assert results(result) == {f"Kustomization/{namespace}/old": "done"}
 
 
-def test_ctrl_c_reports_and_exits_130(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+def _interrupt_once_patching(cluster: Cluster, namespace: str, args: list[str], env: dict[str, str]) -> CliResult:
+    """Run `phoebe sync` as a process and send it SIGINT as soon as the server holds the first
+    of its patches (seen on a watch), so that Ctrl-C lands while patches are in flight."""
+    api = cluster.api
+    path = api.path(*KS, namespace)
+    version = api.http.get(path).json()["metadata"]["resourceVersion"]
+    with api.http.stream(
+        "GET", path, params={"watch": "true", "resourceVersion": version}, timeout=httpx_timeout()
+    ) as stream:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "phoebe_cli", "sync", "ks", "-n", namespace, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            for line in stream.iter_lines():
+                event = json.loads(line)
+                if REQUESTED in (event["object"]["metadata"].get("annotations") or {}):
+                    process.send_signal(signal.SIGINT)
+                    break
+            out, err = process.communicate(timeout=30)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    return CliResult(process.returncode, out, err)
+
+
+def httpx_timeout():  # type: ignore[no-untyped-def]
+    import httpx
+
+    return httpx.Timeout(30, read=60)
+
+
+def tokens(cluster: Cluster, namespace: str) -> dict[str, str | None]:
+    return {
+        item["metadata"]["name"]: (item["metadata"].get("annotations") or {}).get(REQUESTED)
+        for item in cluster.api.list(*KS, namespace)
+    }
+
+
+def test_ctrl_c_while_patching_reports_exactly_what_was_patched(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    """D3: after Ctrl-C the JSON said 2 were patched while 9 objects carried the run's token, and
+    the text ended with a green tick, '30 waiting', no word of the interruption."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    count = 400  # patching them takes long enough for Ctrl-C to land among patches in flight
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(cluster.api.create, (manifests.kustomization(f"app{i:03}", namespace) for i in range(count))))
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(HOME=str(tmp_path), KUBECONFIG=str(cluster.kubeconfig))
+
+    with FluxStandIn(cluster.api, namespaces={namespace}, default=Outcome.never()):
+        as_json = _interrupt_once_patching(cluster, namespace, ["-o", "json"], env)
+        assert as_json.code == 130, as_json.stderr
+        assert "Traceback" not in as_json.stderr
+        document = doc(as_json)
+        held = {name for name, token in tokens(cluster, namespace).items() if token == document["token"]}
+        reported = {i["name"] for i in document["items"] if i["patched"]}
+        maybe = {i["name"] for i in document["items"] if i.get("maybePatched")}
+        assert document["interrupted"] is True
+        assert held, "Ctrl-C came before any patch landed"
+        assert reported <= held <= reported | maybe  # every patch the server holds is reported
+        assert not maybe, "the server answered: nothing should be left uncertain"
+        assert len(held) < count, "Ctrl-C came after every patch: the test did not interrupt patching"
+        assert {i["result"] for i in document["items"]} == {"waiting"}
+        for entry in document["items"]:
+            expected = "interrupted: patched" if entry["patched"] else "interrupted: not patched"
+            assert entry["message"].startswith(expected)
+
+        before = tokens(cluster, namespace)
+        as_text = _interrupt_once_patching(cluster, namespace, [], env)
+        assert as_text.code == 130, as_text.stderr
+        changed = [name for name, token in tokens(cluster, namespace).items() if token != before[name]]
+        summary = as_text.lines[-1]
+        assert summary.startswith(f"✗ {count} Kustomizations: {len(changed)} waiting, ")
+        assert summary.endswith("s") and "; interrupted after " in summary
+        assert f"{count - len(changed)} not patched" in summary
+        lines = as_text.lines[:-1]
+        assert len(lines) == count  # every object, with where it stands
+        assert sum(1 for line in lines if "  waiting  interrupted: patched" in line) == len(changed)
+        assert sum(1 for line in lines if "  not patched  interrupted: not patched" in line) == count - len(changed)
+
+
+def test_ctrl_c_while_waiting_exits_130(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
     create_all(cluster, manifests.kustomization("stuck", namespace))
     env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
     env["HOME"] = str(tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "phoebe_cli", "sync", "ks", "-n", namespace, "--kubeconfig", str(cluster.kubeconfig)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    time.sleep(3)  # patched and waiting
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=15)
+    with FluxStandIn(cluster.api, namespaces={namespace}, default=Outcome.never()):
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "phoebe_cli",
+                "sync",
+                "ks",
+                "-n",
+                namespace,
+                "--kubeconfig",
+                str(cluster.kubeconfig),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.monotonic() + 20
+        while not tokens(cluster, namespace)["stuck"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # patched, and waiting on its watch
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert out.splitlines()[-1].startswith("✗ 1 Kustomization: 1 waiting in") or "1 waiting" in out
+    lines = out.splitlines()
+    assert lines[0] == (
+        f"… Kustomization/{namespace}/stuck  waiting  interrupted: patched, no answer from the controller yet"
+    )
+    assert lines[-1].startswith("✗ 1 Kustomization: 1 waiting; interrupted after ")
     token = cluster.api.get(*KS, namespace, "stuck")["metadata"]["annotations"][REQUESTED]
     assert token  # the patch happened; it is idempotent, nothing half-done
 

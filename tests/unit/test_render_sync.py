@@ -52,7 +52,7 @@ ITEMS = [
     item("web", Verdict.DONE, revision=REV, message=f"Applied revision: {REV}"),
     item("db", Verdict.FAILED, reason="HealthCheckFailed", message="timeout waiting for:\n[Deployment/apps/db]"),
     item("cache", Verdict.SKIPPED, reason="Suspended", message="suspended", patched=False, seconds=0.0),
-    item("slow", Verdict.TIMED_OUT, reason="Timeout", message="timed out after 5m", seconds=300.0),
+    item("slow", Verdict.TIMED_OUT, reason="Timeout", message="no answer within 5m", seconds=300.0),
     item("repo", Verdict.DONE, kind=kinds.GIT_REPOSITORY, revision=REV, phase=Phase.SOURCE, seconds=0.4),
 ]
 
@@ -62,7 +62,7 @@ def test_lines() -> None:
         "✓ Kustomization/apps/web  done  main@sha1:1a2b3c4d  (1.2s)",
         "✗ Kustomization/apps/db  failed  HealthCheckFailed: timeout waiting for: [Deployment/apps/db]  (1.2s)",
         "– Kustomization/apps/cache  skipped  suspended",
-        "⌛ Kustomization/apps/slow  timed out  timed out after 5m  (300.0s)",
+        "⌛ Kustomization/apps/slow  timed out  no answer within 5m  (300.0s)",
         "✓ GitRepository/apps/repo  done  main@sha1:1a2b3c4d  (0.4s)  [source]",
     ]
 
@@ -113,6 +113,7 @@ def test_document_shape_is_pinned() -> None:
                 "message": "timeout waiting for:\n[Deployment/apps/db]",
                 "revision": None,
                 "patched": True,
+                "maybePatched": False,
                 "seconds": 1.25,
             },
             {
@@ -125,7 +126,73 @@ def test_document_shape_is_pinned() -> None:
                 "message": f"Applied revision: {REV}",
                 "revision": REV,
                 "patched": True,
+                "maybePatched": False,
                 "seconds": 1.25,
             },
         ],
     }
+
+
+def test_summary_uses_the_kinds_plurals() -> None:
+    items = [
+        item(f"r{i}", Verdict.DONE, kind=kind, revision=REV)
+        for i, kind in enumerate([kinds.HELM_REPOSITORY, kinds.HELM_REPOSITORY, kinds.OCI_REPOSITORY])
+    ]
+    result = SyncResult("t", tuple(items), dry_run=False, waited=True, seconds=1.0)
+    assert render(summary(result)) == "✓ 2 HelmRepositories, 1 OCIRepository: 3 done in 1.0s"
+
+
+def test_dry_run_summary_counts_what_would_sync_of_what_was_selected() -> None:
+    """D9: 'would sync 96 of 11 ExternalSecrets, 1 GitRepository…' — the count was of objects,
+    the total of the first kind only."""
+    would = [item(f"es{i}", Verdict.WAITING, kind=kinds.EXTERNAL_SECRET, patched=False) for i in range(3)]
+    oci = item("charts", Verdict.SKIPPED, kind=kinds.HELM_REPOSITORY, reason="NotReconcilable", patched=False)
+    git = item("flux-system", Verdict.WAITING, kind=kinds.GIT_REPOSITORY, patched=False)
+
+    def dry(*entries: SyncItem) -> str:
+        return render(summary(SyncResult("t", entries, dry_run=True, waited=True, seconds=0.1)), width=300)
+
+    assert dry(*would, oci, git) == (
+        "dry run: would sync 4 of 5 objects (3 ExternalSecrets, 1 GitRepository, 1 HelmRepository); nothing was changed"
+    )
+    assert dry(*would) == "dry run: would sync 3 ExternalSecrets; nothing was changed"
+    assert dry(oci, item("b", Verdict.WAITING, kind=kinds.HELM_REPOSITORY, patched=False)) == (
+        "dry run: would sync 1 of 2 HelmRepositories; nothing was changed"
+    )
+
+
+def test_interrupted_summary_says_so_and_what_was_patched() -> None:
+    """D3: after Ctrl-C the text ended '✓ 31 Kustomizations: 30 waiting', a green tick, no word of
+    the interruption, nor of what was patched."""
+    done = item("web", Verdict.DONE, revision=REV)
+    waiting = item("db", Verdict.WAITING, seconds=None)
+    maybe = item("cache", Verdict.WAITING, patched=False, seconds=None)
+    maybe.maybe_patched = True
+    never = item("queue", Verdict.WAITING, patched=False, seconds=None)
+    for entry in (waiting, maybe, never):
+        entry.interrupted = True
+    result = SyncResult("t", (done, waiting, maybe, never), dry_run=False, waited=True, seconds=2.5, interrupted=True)
+    assert render(summary(result)) == (
+        "✗ 4 Kustomizations: 1 done, 1 waiting, 1 may be patched, 1 not patched; interrupted after 2.5s"
+    )
+    assert [render(item_line(i), width=200).split("  ")[:2] for i in (waiting, maybe, never)] == [
+        ["… Kustomization/apps/db", "waiting"],
+        ["? Kustomization/apps/cache", "may be patched"],
+        ["· Kustomization/apps/queue", "not patched"],
+    ]
+    nothing = SyncResult("t", (), dry_run=False, waited=True, seconds=0.2, interrupted=True)
+    assert render(summary(nothing)) == "✗ interrupted: nothing was patched"
+
+
+def test_live_view_folds_the_reason_at_80_columns() -> None:
+    """D2: on an 80-column terminal the live view ended 'DependencyNotReady:…'."""
+    message = "dependency 'rook-ceph/rook-ceph-cluster' is not ready (dependency Kustomization/rook-ceph/x failed)"
+    blocked = item("sonarr", Verdict.FAILED, reason="DependencyNotReady", message=message)
+    text = render(live_view([blocked], elapsed=1.0, width=80), width=80)
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert " ".join(text.split()).endswith(
+        "DependencyNotReady: dependency 'rook-ceph/rook-ceph-cluster' is not ready "
+        "(dependency Kustomization/rook-ceph/x failed)"
+    )
+    assert len(text.splitlines()) > 1
