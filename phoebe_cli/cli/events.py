@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from phoebe_cli.cli.options import GlobalOptions, cluster_command
-from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
+from phoebe_cli.cli.runtime import kind_and_names, namespace_of, run_on_cluster, terminal_for
 from phoebe_cli.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 HELP = (
     "Recent Kubernetes events for a Flux object and its source (for a HelmRelease also its "
     "HelmChart's repository), newest last, warnings highlighted.\n\n"
-    "OBJECT is KIND/NAME (namespace: -n, else the context's, else flux-system) or "
-    "KIND/NAMESPACE/NAME, e.g. ks/apps or hr/media/sonarr. Without OBJECT: every event about a "
-    "Flux object, in -n NAMESPACE or in all namespaces."
+    "OBJECT is KIND NAME or KIND/NAME (namespace: -n, else the context's, else flux-system), or "
+    "KIND NAMESPACE/NAME or KIND/NAMESPACE/NAME, e.g. ks apps, ks/apps or hr/media/sonarr. KIND alone: "
+    "every event about objects of that kind. Without OBJECT: every event about a Flux object, in "
+    "-n NAMESPACE or in all namespaces."
 )
 
 
@@ -33,7 +34,10 @@ def register(app: typer.Typer) -> None:
     @cluster_command(namespaced=True)
     def events_command(
         target: Annotated[
-            str | None, typer.Argument(metavar="[OBJECT]", help="KIND/NAME or KIND/NAMESPACE/NAME.")
+            str | None, typer.Argument(metavar="[KIND[/NAME]]", help="KIND, KIND/NAME or KIND/NAMESPACE/NAME.")
+        ] = None,
+        name: Annotated[
+            str | None, typer.Argument(metavar="[NAME]", help="NAME or NAMESPACE/NAME (after KIND).")
         ] = None,
         *,
         warnings: Annotated[bool, typer.Option("--warnings", help="Only Warning events.")] = False,
@@ -45,9 +49,13 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         from phoebe_cli.usecases.events import EventsOptions, events
 
+        namespace = namespace_of(options)
+        kind, names = kind_and_names(target, () if name is None else (name,))
+        if len(names) > 1:
+            raise typer.BadParameter(f"one object at a time, not {kind}/{names[0]} and {names[1]}", param_hint="NAME")
         event_options = EventsOptions(
-            target=target,
-            namespace=None if options.all_namespaces else options.namespace,
+            target=None if kind is None else "/".join((kind, *names)),
+            namespace=namespace,
             limit=limit,
             warnings_only=warnings,
         )

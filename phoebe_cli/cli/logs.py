@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from phoebe_cli.cli.options import GlobalOptions, cluster_command, parse_duration
-from phoebe_cli.cli.runtime import run_on_cluster, terminal_for
+from phoebe_cli.cli.runtime import kind_and_names, namespace_of, run_on_cluster, terminal_for
 from phoebe_cli.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 HELP = (
     "The Flux controllers' logs, parsed, filtered and merged in time order: what did Flux say "
     "about this object?\n\n"
-    "OBJECT is KIND, KIND/NAME or KIND/NAMESPACE/NAME (ks/apps, hr/media/sonarr); a kind alone "
+    "OBJECT is KIND, KIND/NAME or KIND/NAMESPACE/NAME (ks/apps, hr/media/sonarr), or KIND NAME; a kind alone "
     "reads only the controller that reconciles it. -n keeps lines about objects in that namespace "
     "(default: all). --level is a minimum: error shows errors, info (default) info and errors, "
     "debug everything. --since/--since-time/--tail go to the API server (--tail per Pod). "
@@ -44,7 +44,10 @@ def register(app: typer.Typer) -> None:
     @cluster_command(namespaced=True)
     def logs_command(
         target: Annotated[
-            str | None, typer.Argument(metavar="[OBJECT]", help="KIND, KIND/NAME or KIND/NAMESPACE/NAME.")
+            str | None, typer.Argument(metavar="[KIND[/NAME]]", help="KIND, KIND/NAME or KIND/NAMESPACE/NAME.")
+        ] = None,
+        name: Annotated[
+            str | None, typer.Argument(metavar="[NAME]", help="NAME or NAMESPACE/NAME (after KIND).")
         ] = None,
         *,
         controller: Annotated[
@@ -75,10 +78,15 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("use --since or --since-time, not both", param_hint="'--since'")
         if since_time:
             _check_time(since_time)
+        namespace = namespace_of(options)
+        kind, names = kind_and_names(target, () if name is None else (name,))
+        if len(names) > 1:
+            raise typer.BadParameter(f"one object at a time, not {kind}/{names[0]} and {names[1]}", param_hint="NAME")
+        target = None if kind is None else "/".join((kind, *names))
         parse_object(target)  # a bad OBJECT is a usage error before any request
         logs_options = LogsOptions(
             object=target,
-            namespace=None if options.all_namespaces else options.namespace,
+            namespace=namespace,
             controllers=tuple(controller or ()),
             level=level.value,
             since_seconds=max(1, round(parse_duration(since))) if since else None,

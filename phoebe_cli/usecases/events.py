@@ -10,8 +10,10 @@ from typing import Any
 from phoebe_cli.errors import NotFound, UsageError
 from phoebe_cli.flux.kinds import ALL_KINDS, FLUX_GROUPS, HELM_RELEASE, FluxKind, kind_named
 from phoebe_cli.flux.objects import FluxObject, ObjectRef
+from phoebe_cli.flux.selectors import split_name
 from phoebe_cli.kube.discovery import EVENTS
 from phoebe_cli.kube.session import Session
+from phoebe_cli.usecases.namespaces import namespace_exists, require_namespace
 
 KNOWN_GROUPS = FLUX_GROUPS | {k.group for k in ALL_KINDS}
 
@@ -33,7 +35,7 @@ class Event:
 
 @dataclass(frozen=True)
 class EventsOptions:
-    target: str | None = None  # KIND/NAME or KIND/NAMESPACE/NAME
+    target: str | None = None  # KIND, KIND/NAME or KIND/NAMESPACE/NAME
     namespace: str | None = None
     limit: int = 50
     warnings_only: bool = False
@@ -46,16 +48,21 @@ class EventsReport:
     omitted: int  # older events beyond --limit
 
 
-def parse_target(target: str, namespace: str | None) -> tuple[FluxKind, str, str]:
-    parts = target.split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise UsageError(f"bad object {target!r} (use KIND/NAME or KIND/NAMESPACE/NAME, e.g. ks/apps)")
-    kind = kind_named(parts[0])
+def parse_target(target: str, namespace: str | None) -> tuple[FluxKind, str | None, str | None]:
+    """``KIND``, ``KIND/NAME`` or ``KIND/NAMESPACE/NAME`` -> (kind, namespace, name); the name is
+    None for a kind alone, the namespace defaults to ``namespace``, else flux-system."""
+    kind_text, slash, rest = target.partition("/")
+    kind = kind_named(kind_text)
     if kind is None:
-        raise UsageError(f"unknown kind {parts[0]!r} in {target!r}")
-    if len(parts) == 3:
-        return kind, parts[1], parts[2]
-    return kind, namespace or "flux-system", parts[1]
+        where = f" in {target!r}" if target != kind_text else ""
+        raise UsageError(
+            f"unknown kind {kind_text!r}{where} (use KIND, KIND/NAME or KIND/NAMESPACE/NAME, e.g. ks/apps; "
+            "kinds: ks, hr, git, oci, helmrepo, chart, es ...)"
+        )
+    if not slash:
+        return kind, namespace, None
+    object_namespace, name = split_name(rest, forms="KIND/NAME or KIND/NAMESPACE/NAME, e.g. ks/apps")
+    return kind, object_namespace or namespace or "flux-system", name
 
 
 def _event(raw: dict[str, Any]) -> Event:
@@ -111,21 +118,37 @@ def _sort_key(event: Event) -> str:
 
 
 async def events(session: Session, options: EventsOptions) -> EventsReport:
-    if options.target:
-        kind, namespace, name = parse_target(options.target, options.namespace or session.access.namespace)
-        subjects = await _subjects(session, kind, namespace, name)
+    target = None
+    if options.target:  # a bad OBJECT is a usage error before any request
+        target = parse_target(options.target, options.namespace or session.access.namespace)
+    if target is not None and target[2] is not None:
+        kind, namespace, name = target
+        assert namespace is not None and name is not None
+        try:
+            subjects = await _subjects(session, kind, namespace, name)
+        except NotFound:
+            if not await namespace_exists(session, namespace):
+                raise NotFound(f"namespace {namespace} not found") from None
+            raise
         found = [e for batch in await asyncio.gather(*(_events_of(session, r) for r in subjects)) for e in batch]
     else:
         subjects = []
+        params = {}
+        if target is not None:
+            params["fieldSelector"] = f"involvedObject.kind={target[0].kind}"
         items, _ = await session.kube.list_all(
-            EVENTS.collection_path(options.namespace), what=f"events in {options.namespace or 'all namespaces'}"
+            EVENTS.collection_path(options.namespace),
+            params=params,
+            what=f"events in {options.namespace or 'all namespaces'}",
         )
         found = []
         for item in items:
             involved = item.get("involvedObject") or {}
             group = str(involved.get("apiVersion", "")).split("/")[0]
-            if group in KNOWN_GROUPS:
+            if group in KNOWN_GROUPS and (target is None or group == target[0].group):
                 found.append(_event(item))
+        if options.namespace and not items:
+            await require_namespace(session, options.namespace)
     if options.warnings_only:
         found = [e for e in found if e.warning]
     found.sort(key=_sort_key)

@@ -3,9 +3,11 @@
 The controllers are the Deployments in the Flux namespace labelled
 ``app.kubernetes.io/part-of=flux`` (and flux-operator's own, for an installation it manages);
 their Pods are found by each Deployment's selector, running ones first, container ``manager``.
-Without ``--follow`` every stream is read at once and the lines merged by time; with it every
-stream is followed, new Pods (a rollout, a restart) are picked up from a watch, and a dropped
-stream reconnects from the last line it delivered.
+Without ``--follow`` every stream is read at once and the lines merged by time. With it, the
+backlog (what ``--since``/``--tail`` select) is read the same way and printed merged by time
+first; then every stream is followed from the last line its backlog held, new Pods (a rollout,
+a restart) are picked up from a watch, and a dropped stream reconnects from the last line it
+delivered.
 """
 
 from __future__ import annotations
@@ -18,10 +20,19 @@ from typing import Any
 from phoebe_cli.errors import ClusterError, NotFound, PhoebeError, RequestRejected
 from phoebe_cli.flux.installation import MANAGER_CONTAINER
 from phoebe_cli.flux.kinds import kind_named
-from phoebe_cli.flux.logs import LogFilter, LogLine, StreamParser, merged, parse_object, split_kubelet_timestamp
+from phoebe_cli.flux.logs import (
+    LogFilter,
+    LogLine,
+    StreamParser,
+    merged,
+    parse_object,
+    split_kubelet_timestamp,
+    time_key,
+)
 from phoebe_cli.kube.discovery import DEPLOYMENTS, NAMESPACES, PODS
 from phoebe_cli.kube.session import Session
 from phoebe_cli.kube.watch import DELETED, list_and_watch
+from phoebe_cli.usecases.namespaces import require_namespace
 
 FLUX_OPERATOR = "flux-operator"
 
@@ -176,7 +187,21 @@ def _not_started(pod: ControllerPod, error: RequestRejected | None = None) -> Po
     return PodNotStarted(f"{pod.controller}: Pod {pod.pod} has not started ({why}); it has no log yet")
 
 
+@dataclass
+class _Backlog:
+    """One Pod's log up to now: the lines kept, the parser (a continuation may follow), and the
+    kubelet time of the last line read (kept or not), to follow on from."""
+
+    lines: list[LogLine]
+    parser: StreamParser
+    last: str
+
+
 async def read_pod(session: Session, pod: ControllerPod, options: LogsOptions) -> list[LogLine]:
+    return (await _read_backlog(session, pod, options)).lines
+
+
+async def _read_backlog(session: Session, pod: ControllerPod, options: LogsOptions) -> _Backlog:
     try:
         response = await session.kube.request(
             "GET",
@@ -192,12 +217,14 @@ async def read_pod(session: Session, pod: ControllerPod, options: LogsOptions) -
     parser = StreamParser(pod.controller, pod.pod)
     keep = log_filter(options)
     lines = []
+    last = ""
     for line in response.text.splitlines():
         received, text = split_kubelet_timestamp(line)
+        last = received or last
         parsed = parser.kept(text, received, keep)
         if parsed is not None:
             lines.append(parsed)
-    return lines
+    return _Backlog(lines, parser, last)
 
 
 @dataclass(frozen=True)
@@ -228,7 +255,10 @@ async def read_logs(session: Session, options: LogsOptions) -> LogsResult:
             raise result
         else:
             kept.append(result)
-    return LogsResult(tuple(merged(kept)), tuple(running), tuple(skipped))
+    lines = merged(kept)
+    if not lines and options.namespace:  # -n a namespace that does not exist: exit 5, not silence
+        await require_namespace(session, options.namespace)
+    return LogsResult(tuple(lines), tuple(running), tuple(skipped))
 
 
 class _Follower:
@@ -243,10 +273,14 @@ class _Follower:
         self.started_with: set[str] = set()
         self.selectors: dict[str, Mapping[str, str]] = {}
         self.failure: asyncio.Future[None] | None = None
+        self.backlogs: dict[str, _Backlog] = {}  # Pod -> where its backlog ended
 
     async def run(self) -> None:
+        if self.options.namespace:
+            await require_namespace(self.session, self.options.namespace)
         pods = await find_pods(self.session, self.options)
         self.started_with = {p.pod for p in pods}
+        await self._backlog([p for p in pods if p.running])
         controllers = {p.controller for p in pods}
         namespace = self.session.flux_namespace
         deployments, _ = await self.session.kube.list_all(DEPLOYMENTS.collection_path(namespace))
@@ -267,6 +301,23 @@ class _Follower:
             for task in self.streaming.values():
                 task.cancel()
             await asyncio.gather(watcher, *self.streaming.values(), return_exceptions=True)
+
+    async def _backlog(self, pods: list[ControllerPod]) -> None:
+        """Every Pod's lines up to now, merged in time order across controllers, before any
+        stream is followed (following alone prints each stream's backlog as it arrives)."""
+        read = await asyncio.gather(
+            *(_read_backlog(self.session, p, self.options) for p in pods), return_exceptions=True
+        )
+        kept: list[list[LogLine]] = []
+        for pod, result in zip(pods, read, strict=True):
+            if isinstance(result, PodNotStarted):
+                continue  # no log yet: followed from its first line once it runs
+            if isinstance(result, BaseException):
+                raise result
+            self.backlogs[pod.pod] = result
+            kept.append(result.lines)
+        for line in merged(kept):
+            self.emit(line)
 
     async def _watch_pods(self) -> None:
         """New Pods (a rollout, a restart) are followed from their first line; gone ones dropped."""
@@ -296,8 +347,9 @@ class _Follower:
                 self.failure.set_exception(error)
 
     async def _stream(self, pod: ControllerPod, first: bool) -> None:
-        parser = StreamParser(pod.controller, pod.pod)
-        last = ""
+        backlog = self.backlogs.pop(pod.pod, None)
+        parser = backlog.parser if backlog is not None else StreamParser(pod.controller, pod.pod)
+        last = backlog.last if backlog is not None else ""
         attempts = 0
         while True:
             options = self.options if first else LogsOptions()  # a new Pod: from its first line
@@ -306,8 +358,8 @@ class _Follower:
                 path = _log_path(pod)
                 async for raw in self.session.kube.stream_lines(path, params=params, what=f"the log of {pod.pod}"):
                     received, text = split_kubelet_timestamp(raw)
-                    if last and received and received <= last:
-                        continue  # already delivered before the reconnect
+                    if last and received and time_key(received) <= time_key(last):
+                        continue  # already delivered (the backlog, or before the reconnect)
                     last = received or last
                     line = parser.kept(text, received, self.keep)
                     if line is not None:

@@ -109,6 +109,40 @@ def test_events_errors(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -
     assert (missing.code, missing.stderr) == (5, f"phoebe: error: Kustomization not found: {namespace}/ghost\n")
     bad = phoebe("events", "nonsense", kubeconfig=cluster.kubeconfig)
     assert bad.code == 2
-    assert "use KIND/NAME or KIND/NAMESPACE/NAME" in bad.stderr
+    assert bad.stderr.startswith("phoebe: error: unknown kind 'nonsense' (use KIND, KIND/NAME or KIND/NAMESPACE/NAME")
     empty = phoebe("events", "-n", namespace, kubeconfig=cluster.kubeconfig)
     assert (empty.code, empty.stdout) == (0, "no events (the API server keeps them for an hour by default)\n")
+
+
+def test_kind_name_forms_and_a_kind_alone(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D11: events took only ks/NAME, while sync and status take KIND NAME: both work everywhere."""
+    app = cluster.api.create(manifests.kustomization("app", namespace))
+    release = cluster.api.create(manifests.helm_release("web", namespace))
+    cluster.api.create(event(app, "a", "Normal", "ReconciliationSucceeded", "applied", "2026-11-26T10:00:00Z"))
+    cluster.api.create(event(release, "b", "Normal", "InstallSucceeded", "installed", "2026-11-26T10:00:01Z"))
+
+    def reasons(*args: str) -> list[str]:
+        result = phoebe("events", *args, "-o", "json", kubeconfig=cluster.kubeconfig)
+        assert result.code == 0, result.stderr
+        return [e["reason"] for e in json.loads(result.stdout)["events"]]
+
+    for args in (
+        ["ks", "app", "-n", namespace],
+        ["ks/app", "-n", namespace],
+        ["ks", f"{namespace}/app"],
+        [f"ks/{namespace}/app"],
+        ["kustomization", "app", "-n", namespace],
+    ):
+        assert reasons(*args) == ["ReconciliationSucceeded"], args
+    assert reasons("hr", "-n", namespace) == ["InstallSucceeded"]  # a kind alone: every event about that kind
+    assert reasons("-n", namespace) == ["ReconciliationSucceeded", "InstallSucceeded"]
+
+
+def test_a_namespace_that_does_not_exist_exits_5(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """D1: `events -n typo` said "no events" and exited 0."""
+    typo = f"{namespace}-typo"
+    for args in (["-n", typo], ["ks", "-n", typo], ["ks", "app", "-n", typo], [f"ks/{typo}/app"]):
+        result = phoebe("events", *args, kubeconfig=cluster.kubeconfig)
+        assert (result.code, result.stdout, result.stderr) == (5, "", f"phoebe: error: namespace {typo} not found\n")
+    empty = phoebe("events", "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert empty.code == 0

@@ -291,6 +291,62 @@ def test_follow_across_a_replaced_pod(
     assert err == ""  # Ctrl-C ends a follow quietly
 
 
+def test_follow_prints_the_backlog_merged_in_time_order(
+    cluster: Cluster, namespace: str, controllers: Controllers, tmp_path: Path
+) -> None:
+    """D5: `logs -f` printed each controller's backlog as its stream delivered it, out of time
+    order across controllers (without -f it is merged)."""
+    controllers.add("kustomize-controller")
+    controllers.add("helm-controller")
+    controllers.add("source-controller")
+    controllers.write(
+        "kustomize-controller",
+        *((s, record(s, "info", f"ks {s}", "Kustomization", "apps", "web")) for s in (1, 4, 7, 10)),
+    )
+    controllers.write(
+        "helm-controller", *((s, record(s, "info", f"hr {s}", "HelmRelease", "apps", "web")) for s in (2, 5, 8))
+    )
+    controllers.write(
+        "source-controller", *((s, record(s, "info", f"git {s}", "GitRepository", "apps", "web")) for s in (3, 6, 9))
+    )
+    env = dict(os.environ, HOME=str(tmp_path), KUBECONFIG=str(cluster.kubeconfig))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "phoebe_cli", "logs", "-f", "--flux-namespace", namespace, "-o", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        backlog = [json.loads(process.stdout.readline())["msg"] for _ in range(10)]  # type: ignore[union-attr]
+        assert backlog == ["ks 1", "hr 2", "git 3", "ks 4", "hr 5", "git 6", "ks 7", "hr 8", "git 9", "ks 10"]
+        # then it follows each stream on from its backlog: new lines, none twice
+        controllers.write("helm-controller", (11, record(11, "info", "hr 11", "HelmRelease", "apps", "web")))
+        assert json.loads(process.stdout.readline())["msg"] == "hr 11"  # type: ignore[union-attr]
+        controllers.write("kustomize-controller", (12, record(12, "info", "ks 12", "Kustomization", "apps", "web")))
+        assert json.loads(process.stdout.readline())["msg"] == "ks 12"  # type: ignore[union-attr]
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=15)
+    assert process.returncode == 130
+    assert (out, err) == ("", "")
+
+
+def test_a_namespace_that_does_not_exist_exits_5(
+    phoebe: PhoebeRunner, cluster: Cluster, namespace: str, controllers: Controllers
+) -> None:
+    """-n filters lines by their object's namespace: a typo printed nothing and exited 0."""
+    controllers.add("kustomize-controller")
+    controllers.write("kustomize-controller", (1, record(1, "info", "web", "Kustomization", "apps", "web")))
+    typo = f"{namespace}-typo"
+    result = run(phoebe, cluster, namespace, "-n", typo)
+    assert (result.code, result.stdout, result.stderr) == (5, "", f"phoebe: error: namespace {typo} not found\n")
+    quiet = run(phoebe, cluster, namespace, "-n", namespace)  # exists; no line about it: fine
+    assert (quiet.code, quiet.stdout) == (0, "")
+    both = run(phoebe, cluster, namespace, "ks", "web", "-o", "json")  # KIND NAME, as in sync and status
+    assert [json.loads(line)["msg"] for line in both.lines] == ["web"]
+
+
 def test_errors(
     phoebe: PhoebeRunner, cluster: Cluster, namespace: str, controllers: Controllers, tmp_path: Path
 ) -> None:
