@@ -35,6 +35,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     from phoebe_cli.console import Terminal
 
     args = _optional_values(list(sys.argv[1:] if argv is None else argv))
+    if not args:
+        args = ["--help"]  # bare `phoebe`: the help, on stdout, exit 0 (as git and kubectl do)
     terminal = Terminal(no_color=_no_color(args), verbose=_verbosity(args))
     command = typer.main.get_command(build_app())
     try:
@@ -76,8 +78,9 @@ def _command_named(group: object, args: Sequence[str]) -> str:
 
 
 # Options whose value may be left out: `--repo` alone means the checkout around the current
-# directory. Click has no optional option values, so an empty one is put in before parsing.
-OPTIONAL_VALUES = ("--repo",)
+# directory, `--show-completion` alone the current shell. Click has no optional option values,
+# so an empty one is put in before parsing.
+OPTIONAL_VALUES = ("--repo", "--show-completion", "--install-completion")
 
 
 def _optional_values(args: list[str]) -> list[str]:

@@ -27,10 +27,66 @@ def test_command_help_has_the_shared_options(phoebe: PhoebeRunner) -> None:
         assert text in result.stdout
 
 
-def test_no_arguments_shows_help(phoebe: PhoebeRunner) -> None:
+def test_no_arguments_shows_help_on_stdout(phoebe: PhoebeRunner) -> None:
+    """D10: bare `phoebe` printed its help to stderr as 'phoebe: error: Usage:…' (exit 2)."""
     result = phoebe()
-    assert result.code in (0, 2)
-    assert "Usage: phoebe" in result.stdout + result.stderr
+    assert (result.code, result.stderr) == (0, "")
+    assert result.stdout == phoebe("--help").stdout
+    assert result.stdout.startswith("Usage: phoebe")
+
+
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("fish", "complete --command phoebe"), ("zsh", "#compdef phoebe"), ("bash", "_phoebe_completion()")],
+)
+def test_show_completion_for_the_shell_named(phoebe: PhoebeRunner, shell: str, marker: str) -> None:
+    """D10: `--show-completion fish` printed the bash script (the shell word was ignored)."""
+    result = phoebe("--show-completion", shell)
+    assert (result.code, result.stderr) == (0, "")
+    assert marker in result.stdout
+    others = {"fish": "complete --command", "zsh": "#compdef", "bash": "COMPREPLY"}
+    assert not any(text in result.stdout for name, text in others.items() if name != shell)
+
+
+def test_show_completion_of_an_unknown_shell(phoebe: PhoebeRunner) -> None:
+    result = phoebe("--show-completion", "tcsh")
+    assert result.code == 2
+    assert result.stderr == (
+        "phoebe: error: no completion for shell 'tcsh': use one of bash, zsh, fish, powershell, pwsh\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # D11: a name no object can have is a usage error, not "not found" (exit 5)
+        (["sync", "ks", ""], "phoebe: error: bad object name '': the name is empty"),
+        (["sync", "ks", "a/b/c"], "phoebe: error: bad object name 'a/b/c': too many '/'"),
+        (["sync", "ks/a/b/c"], "phoebe: error: bad object name 'a/b/c': too many '/'"),
+        (["suspend", "ks", "", "--all"], "phoebe: error: bad object name '': the name is empty"),
+        (["status", "ks", ""], "phoebe: error: bad object name '': the name is empty"),
+        (["events", "ks/"], "phoebe: error: bad object name '': the name is empty"),
+        (["logs", "ks", "a/b/c"], "phoebe: error: bad object name 'a/b/c': too many '/'"),
+        # D11: -n '' meant all namespaces in status
+        (["status", "-n", ""], "phoebe: error: Invalid value for '-n': the namespace is empty (-A means all"),
+        (["sync", "ks", "-n", ""], "phoebe: error: Invalid value for '-n': the namespace is empty"),
+        (["events", "-n", ""], "phoebe: error: Invalid value for '-n': the namespace is empty"),
+        (["logs", "-n", "Apps"], "phoebe: error: Invalid value for '-n': 'Apps' is not a namespace name"),
+        (["status", "-n", "a", "-A"], "phoebe: error: Invalid value for '--all-namespaces': use -n NAMESPACE or -A"),
+        # D4: a bad selector is exit 2 everywhere, before any request (no kubeconfig needed here)
+        (["sync", "ks", "-l", "a in (b"], "phoebe: error: invalid label selector 'a in (b': found the end"),
+        (["suspend", "ks", "-l", "a//b"], "phoebe: error: invalid label selector 'a//b': key 'a//b' has more"),
+        (["resume", "ks", "-l", "=x"], "phoebe: error: invalid label selector '=x': found '='"),
+        (["status", "-l", "a>x"], "phoebe: error: invalid label selector 'a>x': '>' needs an integer"),
+        (["sync", "nope/web"], "phoebe: error: unknown kind 'nope' in 'nope/web'"),
+        (["sync", "ks/web", "hr/db"], "phoebe: error: 'hr/db': after 'ks/web', name each object as ks/NAME"),
+    ],
+)
+def test_usage_errors_before_any_request(phoebe: PhoebeRunner, args: list[str], message: str) -> None:
+    result = phoebe(*args, kubeconfig="/nonexistent/kubeconfig")  # never read: the error comes first
+    assert (result.code, result.stdout) == (2, "")
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(message), result.stderr
 
 
 @pytest.mark.parametrize(
