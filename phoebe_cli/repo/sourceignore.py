@@ -587,9 +587,17 @@ def _list(path: str) -> _Listing:
     return entries
 
 
-def _read_ignore_file(path: str, kind: int, file: str, problems: list[IgnoreProblem]) -> bytes:
+def _read_ignore_file(path: str, kind: int, file: str, problems: list[IgnoreProblem], root: str) -> bytes:
     """sourceignore.ReadIgnoreFile: os.Open follows a symlink; a missing target is no file; a
-    directory opens but yields nothing; any other failure fails the whole reconcile in Flux."""
+    directory opens but yields nothing; any other failure fails the whole reconcile in Flux.
+    A symlink out of the checkout is not followed: phoebe never reads outside it."""
+    if kind != _FILE and not os.path.realpath(path).startswith(os.path.realpath(root) + os.sep):
+        problems.append(
+            IgnoreProblem(
+                file, 0, "", "a symlink out of the checkout: phoebe does not read it (source-controller would)"
+            )
+        )
+        return b""
     if kind != _FILE:
         try:
             mode = os.stat(path).st_mode
@@ -657,7 +665,7 @@ class SourceIgnore:
             for name, kind in listing:
                 if name == IGNORE_FILE:
                     file = prefix + name
-                    data = _read_ignore_file(os.path.join(path, name), kind, file, problems)
+                    data = _read_ignore_file(os.path.join(path, name), kind, file, problems, str(root))
                     lines.extend(_read_patterns(data, file, domain, problems))
             for name, kind in listing:
                 # LoadIgnorePatterns reads no .sourceignore inside a directory named .git (the walk

@@ -839,3 +839,22 @@ def test_default_exclusions_apply_only_without_any_pattern(tmp_path: Path) -> No
     without = SourceIgnore.for_checkout(root, "*.md\n")
     assert not without.uses_default_exclusions
     assert without.included_files() == [".sourceignore", "a.png"]
+
+
+def test_a_sourceignore_symlinked_out_of_the_checkout_is_not_read(tmp_path: Path) -> None:
+    """source-controller would follow it; phoebe never reads outside the checkout: the rules in it
+    do not apply, and a warning says why (without a word of the file)."""
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret-marker-1234\n*.yaml\n")
+    root = tmp_path / "checkout"
+    (root / "apps").mkdir(parents=True)
+    (root / "apps" / "cm.yaml").write_text("kind: ConfigMap\n")
+    (root / ".sourceignore").symlink_to(outside)
+
+    ignore = SourceIgnore.for_checkout(root)
+
+    assert ignore.included_files() == ["apps/cm.yaml"]
+    assert [(p.file, p.message) for p in ignore.problems] == [
+        (".sourceignore", "a symlink out of the checkout: phoebe does not read it (source-controller would)")
+    ]
+    assert "secret-marker-1234" not in repr(ignore.problems)

@@ -43,7 +43,8 @@ from typing import Any
 import yaml
 
 from phoebe_cli.repo import substitute
-from phoebe_cli.repo.model import BuildState, DeclaredKustomization, RepoModel, inventory_id, object_ref, secret_digests
+from phoebe_cli.repo.digests import secret_digests
+from phoebe_cli.repo.model import BuildState, DeclaredKustomization, RepoModel, inventory_id, object_ref
 
 OWNER_LABELS = ("kustomize.toolkit.fluxcd.io/name", "kustomize.toolkit.fluxcd.io/namespace")
 FLUX_SOPS_MASK = "**SOPS**"
