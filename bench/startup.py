@@ -1,5 +1,8 @@
-"""Startup: whole-process time of `phoebe --help` (goal: median <= 120 ms), beside the floor
+"""Startup: whole-process time of `phoebe --help` (goal: median <= 100 ms), beside the floor
 (`python -c pass`) and `kubectl --help`, plus `phoebe check` on a running cluster.
+
+`phoebe --help` is timed twice: as it runs after the first time (the help Typer printed is
+remembered, so Typer is not imported) and with an empty cache on every run (Typer renders it).
 
     python -m bench.startup [--runs N]
 """
@@ -12,7 +15,7 @@ import sys
 
 from bench.common import Timing, print_table, time_command, which
 
-GOAL_HELP_MS = 120.0
+GOAL_HELP_MS = 100.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         time_command("python -c pass (interpreter floor)", [sys.executable, "-c", "pass"], runs=args.runs),
         time_command("phoebe --version", [*phoebe, "--version"], runs=args.runs),
         time_command("phoebe --help", [*phoebe, "--help"], runs=args.runs),
+        time_command(
+            "phoebe --help, nothing remembered (Typer renders it)",
+            [*phoebe, "--help"],
+            runs=args.runs,
+            env={"XDG_CACHE_HOME": "/dev/null/nowhere"},  # nothing can be kept or read there
+        ),
         time_command("phoebe check --help", [*phoebe, "check", "--help"], runs=args.runs),
     ]
     kubectl = which("kubectl")

@@ -29,18 +29,28 @@ def _no_color(argv: Sequence[str]) -> bool:
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run phoebe with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    from phoebe_cli.cli import help_cache
+
+    args = _optional_values(list(sys.argv[1:] if argv is None else argv))
+    if not args:
+        args = ["--help"]  # bare `phoebe`: the help, on stdout, exit 0 (as git and kubectl do)
+    if help_cache.remembered(args):
+        return int(ExitCode.OK)  # the help Typer printed last time, without importing it
+
     import typer
 
     from phoebe_cli.cli.app import build_app
     from phoebe_cli.console import Terminal
 
-    args = _optional_values(list(sys.argv[1:] if argv is None else argv))
-    if not args:
-        args = ["--help"]  # bare `phoebe`: the help, on stdout, exit 0 (as git and kubectl do)
     terminal = Terminal(no_color=_no_color(args), verbose=_verbosity(args))
     command = typer.main.get_command(build_app())
+
+    def show() -> int:
+        shown = command.main(args=args, prog_name="phoebe", standalone_mode=False)
+        return shown if isinstance(shown, int) else int(ExitCode.OK)
+
     try:
-        result = command.main(args=args, prog_name="phoebe", standalone_mode=False)
+        result = help_cache.recording(args, show)
     except Interrupted:
         return int(ExitCode.INTERRUPTED)  # Ctrl-C ends a watch or a follow: nothing to explain
     except PhoebeError as error:
