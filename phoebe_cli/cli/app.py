@@ -11,6 +11,9 @@ import typer
 from phoebe_cli import __version__
 from phoebe_cli.cli import check, diff, events, logs, status, sync, validate
 from phoebe_cli.cli.options import (
+    AsGroupOption,
+    AsOption,
+    AsUidOption,
     ContextOption,
     FluxNamespaceOption,
     KubeconfigOption,
@@ -54,6 +57,9 @@ def build_app() -> typer.Typer:
         context: ContextOption = None,
         flux_namespace: FluxNamespaceOption = None,
         request_timeout: RequestTimeoutOption = None,
+        impersonate_user: AsOption = None,
+        impersonate_groups: AsGroupOption = None,
+        impersonate_uid: AsUidOption = None,
         no_color: NoColorOption = False,
         verbose: VerboseOption = 0,
         version: Annotated[
@@ -63,7 +69,17 @@ def build_app() -> typer.Typer:
         install_completion: InstallCompletionOption = None,
         show_completion: ShowCompletionOption = None,
     ) -> None:
-        ctx.obj = root_options(kubeconfig, context, flux_namespace, request_timeout, no_color, verbose)
+        ctx.obj = root_options(
+            kubeconfig,
+            context,
+            flux_namespace,
+            request_timeout,
+            no_color,
+            verbose,
+            impersonate_user,
+            impersonate_groups,
+            impersonate_uid,
+        )
 
     check.register(app)
     sync.register(app)

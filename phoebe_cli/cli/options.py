@@ -32,6 +32,10 @@ class GlobalOptions:
     verbose: int = 0
     namespace: str | None = None
     all_namespaces: bool = False
+    # kubectl's impersonation flags: they replace the kubeconfig's as/as-uid/as-groups
+    impersonate_user: str | None = None
+    impersonate_uid: str | None = None
+    impersonate_groups: tuple[str, ...] = ()
 
 
 KubeconfigOption = Annotated[
@@ -101,6 +105,19 @@ AllNamespacesOption = Annotated[
     typer.Option("--all-namespaces", "-A", help="Objects in every namespace."),
 ]
 
+AsOption = Annotated[
+    str | None,
+    typer.Option("--as", metavar="USER", help="Act as this user (impersonation, as kubectl --as)."),
+]
+AsGroupOption = Annotated[
+    list[str] | None,
+    typer.Option("--as-group", metavar="GROUP", help="Act as a member of this group (repeatable; needs --as)."),
+]
+AsUidOption = Annotated[
+    str | None,
+    typer.Option("--as-uid", metavar="UID", help="Act with this UID (needs --as)."),
+]
+
 # Reading a checkout (status --repo, validate, diff).
 RootFileOption = Annotated[
     list[str] | None,
@@ -126,6 +143,9 @@ _SHARED: tuple[tuple[str, Any, Any], ...] = (
     ("context", ContextOption, None),
     ("flux_namespace", FluxNamespaceOption, None),
     ("request_timeout", RequestTimeoutOption, None),
+    ("impersonate_user", AsOption, None),
+    ("impersonate_groups", AsGroupOption, None),
+    ("impersonate_uid", AsUidOption, None),
     ("no_color", NoColorOption, False),
     ("verbose", VerboseOption, 0),
 )
@@ -149,6 +169,9 @@ def root_options(
     request_timeout: float | None,
     no_color: bool,
     verbose: int,
+    impersonate_user: str | None = None,
+    impersonate_groups: list[str] | None = None,
+    impersonate_uid: str | None = None,
 ) -> GlobalOptions:
     return GlobalOptions(
         kubeconfig=kubeconfig,
@@ -157,6 +180,9 @@ def root_options(
         request_timeout=request_timeout,
         no_color=no_color,
         verbose=verbose,
+        impersonate_user=impersonate_user,
+        impersonate_uid=impersonate_uid,
+        impersonate_groups=tuple(impersonate_groups or ()),
     )
 
 
@@ -212,6 +238,9 @@ def _merge(ctx: Any, given: dict[str, Any]) -> GlobalOptions:
                 changes[name] = True
         elif name == "verbose":
             changes[name] = max(base.verbose, value)
+        elif name == "impersonate_groups":
+            if value:
+                changes[name] = tuple(value)
         elif value is not None:
             changes[name] = value
     return replace(base, **changes)

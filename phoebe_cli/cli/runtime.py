@@ -68,13 +68,16 @@ def kind_and_names(kind: str | None, names: Sequence[str] = ()) -> tuple[str | N
 
 def run_on_cluster(options: GlobalOptions, usecase: Callable[[Session], Awaitable[T]]) -> T:
     """Open one session (one client, connections reused) and run ``usecase`` on it."""
+    from phoebe_cli.kube.config import ImpersonationFlags
     from phoebe_cli.kube.session import SessionOptions, open_session
 
+    flags = ImpersonationFlags(options.impersonate_user, options.impersonate_uid, options.impersonate_groups)
     session_options = SessionOptions(
         kubeconfig=options.kubeconfig,
         context=options.context,
         flux_namespace=options.flux_namespace,
         request_timeout=options.request_timeout,
+        impersonate=flags if flags != ImpersonationFlags() else None,
     )
 
     import asyncio

@@ -204,3 +204,35 @@ def test_watches_and_log_streams_are_impersonated_too(
         with_client(as_admin, follow_log)
     with pytest.raises(Forbidden, match=f'User "{viewer}" cannot get resource "pods/log"'):
         with_client(as_viewer, follow_log)
+
+
+def test_the_as_flags_act_as_kubectls_do(
+    phoebe: PhoebeRunner, cluster: Cluster, namespace: str, viewer: str, tmp_path: Path
+) -> None:
+    """`--as USER` (before or after the command) acts as USER, over a kubeconfig without `as`;
+    `--as-group` replaces the groups; the server sees exactly the identity asked for."""
+    api = cluster.api
+    obj = api.create(manifests.kustomization("app", namespace))
+    api.patch_status(obj, fluxstatus.ready_status(obj))
+    ops = f"ops-{namespace}"
+    kustomizations = {"apiGroups": ["kustomize.toolkit.fluxcd.io"], "resources": ["kustomizations"]}
+    bind(cluster, "ops", ops, [{**kustomizations, "verbs": ["get", "list", "watch", "patch"]}], namespace)
+    impersonate = [
+        {"apiGroups": [""], "resources": ["users"], "verbs": ["impersonate"], "resourceNames": [viewer]},
+        {"apiGroups": [""], "resources": ["groups"], "verbs": ["impersonate"], "resourceNames": ["auditors"]},
+    ]
+    bind(cluster, f"{namespace}-ops-impersonates-flags", ops, impersonate)
+    as_ops = kubeconfig(cluster, tmp_path / "ops", certificate_user(cluster, ops))
+
+    status = phoebe("--as", viewer, "status", "-n", namespace, "-o", "json", kubeconfig=as_ops)
+    refused = phoebe("sync", "ks", "app", "-n", namespace, "--no-wait", "--as", viewer, kubeconfig=as_ops)
+    group_refused = phoebe("--as", viewer, "--as-group", "admins", "status", "-n", namespace, kubeconfig=as_ops)
+    grouped = phoebe("--as", viewer, "--as-group", "auditors", "status", "-n", namespace, kubeconfig=as_ops)
+
+    assert status.code == 0, status.stderr
+    assert [o["name"] for o in json.loads(status.stdout)["objects"]] == ["app"]
+    assert refused.code == 4, refused.stderr
+    assert "annotations" not in api.get(*KS, namespace, "app")["metadata"]
+    assert group_refused.code == 4  # ops may not act as a member of admins
+    assert group_refused.stderr.startswith("phoebe: error: forbidden: ")
+    assert grouped.code == 0, grouped.stderr
