@@ -150,6 +150,18 @@ def _make_console(stream: TextIO, color: bool) -> Console:
         force_terminal=tty if tty else False,
         highlight=False,
         emoji=False,
-        width=None if tty else PIPE_WIDTH,
+        width=_terminal_width(stream) if tty else PIPE_WIDTH,
         soft_wrap=not tty,
     )
+
+
+def _terminal_width(stream: TextIO) -> int | None:
+    """None (Rich reads ``COLUMNS``) when ``COLUMNS`` is a width; else — unset, ``0``, ``abc`` —
+    the terminal's own, so that a bad ``COLUMNS`` never leaves a line with no room at all."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.strip().isdigit() and int(columns) > 0:
+        return None
+    try:
+        return max(os.get_terminal_size(stream.fileno()).columns, 20)
+    except (OSError, ValueError, AttributeError):
+        return 80
