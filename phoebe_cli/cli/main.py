@@ -36,6 +36,11 @@ def run(argv: Sequence[str] | None = None) -> int:
         args = ["--help"]  # bare `phoebe`: the help, on stdout, exit 0 (as git and kubectl do)
     if help_cache.remembered(args):
         return int(ExitCode.OK)  # the help Typer printed last time, without importing it
+    if args == ["--version"]:
+        from phoebe_cli import __version__
+
+        sys.stdout.write(f"phoebe {__version__}\n")  # what the --version option prints, without Typer
+        return int(ExitCode.OK)
 
     import typer
 
