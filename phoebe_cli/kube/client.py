@@ -1,14 +1,25 @@
 """phoebe's one Kubernetes API client: httpx (async, HTTP/2) over the credentials from ``config``.
 
-One client per run, connections reused, a bound on requests in flight, ``429 Retry-After``
-honoured, credentials refreshed when they expire (and once more after a 401). Every failure
-leaves here as a phoebe exception that keeps the server's Status reason and code.
+One client per run, connections reused, a bound on requests in flight, credentials refreshed
+when they expire (and once more after a 401). Every failure leaves here as a phoebe exception
+that keeps the server's Status reason and code.
+
+Retries (``_retryable``): an answer of 429 (the server's API Priority and Fairness, or its
+in-flight limit, turned the request away before handling it) is asked again whatever the method;
+500, 502, 503 and 504 only for a GET — a PATCH, POST, PUT or DELETE that failed there may have
+happened, and is never sent twice. Streams (watches, logs) are retried the same way while they are
+being established, never once a line has arrived. At most ``MAX_RETRIES`` more attempts, waiting
+``Retry-After`` when the server sends it (at most ``MAX_RETRY_AFTER_SECONDS``), else
+``RETRY_BACKOFF_SECONDS`` doubled each time, plus up to half again at random (so that requests
+turned away together do not all come back together), and never more than ``MAX_RETRY_WAIT_SECONDS``
+of waiting for one request in all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
@@ -29,8 +40,12 @@ from phoebe_cli.kube.config import ClusterAccess, Impersonation, NoCredentials, 
 
 USER_AGENT = "phoebe"
 DEFAULT_MAX_IN_FLIGHT = 64
-MAX_THROTTLE_RETRIES = 5
-MAX_RETRY_AFTER_SECONDS = 10.0
+MAX_RETRIES = 5  # more attempts after the first: 6 in all
+RETRY_BACKOFF_SECONDS = 0.2  # the first wait without Retry-After; doubled for each next one
+MAX_RETRY_AFTER_SECONDS = 10.0  # a longer Retry-After is waited this long
+MAX_RETRY_WAIT_SECONDS = 15.0  # waiting for one request, all retries together
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD"})
 
 JSON = dict[str, Any]
 
@@ -229,7 +244,8 @@ class KubeClient:
             content = json.dumps(body).encode()
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         http = self._http
-        for attempt in range(MAX_THROTTLE_RETRIES + 1):
+        retries = _Retries()
+        while True:
             async with self._gate:
                 try:
                     self.requests_sent += 1
@@ -250,13 +266,11 @@ class KubeClient:
                     raise _transport_error(exc, self.access) from exc
                 except httpx.HTTPError as exc:
                     raise _transport_error(exc, self.access) from exc
-            if response.status_code == 429 and attempt < MAX_THROTTLE_RETRIES:
-                await asyncio.sleep(_retry_after(response, attempt))
-                continue
             if response.is_success:
                 return response
-            raise _status_error(response, what or path, self.access.impersonate)
-        raise AssertionError("unreachable")  # pragma: no cover
+            if await retries.wait(method, response):
+                continue
+            raise retries.told(_status_error(response, what or path, self.access.impersonate))
 
     async def get_json(
         self,
@@ -335,16 +349,23 @@ class KubeClient:
         """
         query = {k: _query_value(v) for k, v in (params or {}).items()}
         timeout = httpx.Timeout(None, connect=self.settings.connect_timeout)
-        try:
-            async with self._fallback().stream("GET", path, params=query, timeout=timeout) as response:
-                self.requests_sent += 1
-                if not response.is_success:
-                    await response.aread()
-                    raise _status_error(response, what or path, self.access.impersonate)
-                async for line in response.aiter_lines():
-                    yield line
-        except httpx.HTTPError as exc:
-            raise _transport_error(exc, self.access) from exc
+        retries = _Retries()
+        while True:
+            try:
+                async with self._fallback().stream("GET", path, params=query, timeout=timeout) as response:
+                    self.requests_sent += 1
+                    if not response.is_success:
+                        await response.aread()
+                        # not yet established: nothing was yielded, so asking again is safe
+                        if not retries.should_retry("GET", response):
+                            raise retries.told(_status_error(response, what or path, self.access.impersonate))
+                    else:
+                        async for line in response.aiter_lines():
+                            yield line
+                        return
+            except httpx.HTTPError as exc:
+                raise _transport_error(exc, self.access) from exc
+            await retries.sleep()
 
 
 def _connection_terminated(exc: httpx.RemoteProtocolError) -> bool:
@@ -370,13 +391,61 @@ def _json_body(response: httpx.Response) -> JSON:
     return data
 
 
+def _retryable(method: str, status: int) -> bool:
+    """Whether an answer may be asked again: 429 always (turned away before it was handled),
+    500/502/503/504 only for idempotent methods (a write that failed there may have happened)."""
+    if status == 429:
+        return True
+    return status in RETRY_STATUSES and method.upper() in IDEMPOTENT_METHODS
+
+
 def _retry_after(response: httpx.Response, attempt: int) -> float:
+    """How long to wait before attempt ``attempt + 1``: the server's ``Retry-After`` (seconds;
+    at most ``MAX_RETRY_AFTER_SECONDS``), else the doubling backoff; plus up to half again."""
     header = response.headers.get("Retry-After", "")
     try:
-        seconds = float(header)
+        seconds = min(max(0.0, float(header)), MAX_RETRY_AFTER_SECONDS)
     except ValueError:
-        seconds = 0.5 * (2**attempt)
-    return max(0.0, min(seconds, MAX_RETRY_AFTER_SECONDS))
+        seconds = RETRY_BACKOFF_SECONDS * (2**attempt)
+    return seconds * (1 + random.uniform(0.0, 0.5))  # jitter: requests turned away together spread out
+
+
+class _Retries:
+    """The retry budget of one request: ``MAX_RETRIES`` attempts more, ``MAX_RETRY_WAIT_SECONDS``
+    of waiting in all."""
+
+    def __init__(self) -> None:
+        self.attempts = 1
+        self.waited = 0.0
+        self._next_wait = 0.0
+
+    def should_retry(self, method: str, response: httpx.Response) -> bool:
+        """Whether ``response`` is asked again; if so, ``sleep()`` waits the time it takes."""
+        if not _retryable(method, response.status_code) or self.attempts > MAX_RETRIES:
+            return False
+        wait = _retry_after(response, self.attempts - 1)
+        if self.waited + wait > MAX_RETRY_WAIT_SECONDS:
+            return False
+        self._next_wait = wait
+        return True
+
+    async def sleep(self) -> None:
+        await asyncio.sleep(self._next_wait)
+        self.waited += self._next_wait
+        self.attempts += 1
+
+    async def wait(self, method: str, response: httpx.Response) -> bool:
+        """``should_retry`` and, when it says so, ``sleep``."""
+        if not self.should_retry(method, response):
+            return False
+        await self.sleep()
+        return True
+
+    def told(self, error: ClusterError) -> ClusterError:
+        """``error``, saying how often it was asked when that was more than once."""
+        if self.attempts > 1:
+            error.message = f"{error.message} (asked {self.attempts} times in {self.waited:.1f}s)"
+        return error
 
 
 def _status_error(response: httpx.Response, what: str, impersonate: Impersonation | None = None) -> ClusterError:
