@@ -35,7 +35,10 @@ HELP = (
     "object by object per Kustomization (reordering is never a change) — the pull-request diff. "
     "-o markdown prints a pull-request comment.\n\n"
     "Secret values are never shown: only which keys were added, removed or changed.\n\n"
-    "Exit 0 when there are no differences, 1 when there are."
+    "Against the cluster, as kustomize-controller: a Kustomization whose dry-run fails on an "
+    "object is failing (the controller applies none of that stage or later, and prunes nothing); "
+    "a suspended one is not compared unless --include-suspended.\n\n"
+    "Exit 0 when there are no differences, 1 when there are (a failing Kustomization is one)."
 )
 
 
@@ -95,6 +98,13 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option("--strict", help="A Kustomization that cannot be built is a difference (exit 1).")
         ] = False,
+        include_suspended: Annotated[
+            bool,
+            typer.Option(
+                "--include-suspended",
+                help="Against the cluster: also compare suspended Kustomizations (their differences count).",
+            ),
+        ] = False,
         root_file: RootFileOption = None,
         cluster: ClusterOption = None,
         source: SourceOption = None,
@@ -110,6 +120,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("use -n NAMESPACE or -A, not both", param_hint="'--all-namespaces'")
         if head and not base:
             raise typer.BadParameter("--head goes with --base", param_hint="'--head'")
+        if include_suspended and base:
+            raise typer.BadParameter(
+                "--include-suspended is for the comparison against the cluster, not --base",
+                param_hint="'--include-suspended'",
+            )
         selected = list(names or [])
         if selected and selected[0].lower() in KIND_WORDS:
             selected = selected[1:]
@@ -136,6 +151,7 @@ def register(app: typer.Typer) -> None:
             recursive=recursive,
             strip_attrs=attrs,
             limit_bytes=limit_bytes,
+            include_suspended=include_suspended,
         )
         terminal = terminal_for(options)
         if base:

@@ -32,6 +32,13 @@ The rules of kustomize-controller v1.9.6 and fluxcd/pkg/ssa it applies live in `
 - **Objects** are named by ``inventory.ObjectKey``: API group, kind, namespace and name. Two
   objects of one kind, namespace and name in different groups (the Gateway API's and Istio's
   ``Gateway``) are two objects; ``qualified`` shows the group where the plain name is ambiguous.
+- **A failing Kustomization** (against the cluster): an object whose dry-run fails stops
+  kustomize-controller's apply — ssa's ``ApplyAllStaged`` applies a stage only when every dry-run
+  of it passed, and prunes nothing after a failure. ``KustomizationDiff.failures`` names the
+  objects whose dry-run failed, in the controller's words; ``objects`` keeps only what the earlier
+  stages still apply, and ``not_applied`` counts the changes the failure holds back.
+- **A suspended Kustomization** (against the cluster) applies nothing: ``suspended`` says where
+  it is suspended (``cluster`` or ``checkout``); unless asked it is not compared (``compared``).
 """
 
 from __future__ import annotations
@@ -75,12 +82,15 @@ __all__ = [
     "SECRET_UNKNOWN",
     "SKIPPED",
     "SOPS_MARK",
+    "SUSPENDED_IN_CHECKOUT",
+    "SUSPENDED_ON_CLUSTER",
     "UNCHANGED",
     "DiffReport",
     "FieldChange",
     "IgnoreRule",
     "KustomizationDiff",
     "ObjectDiff",
+    "ObjectFailure",
     "ObjectKey",
     "ambiguous_keys",
     "compare",
@@ -162,18 +172,49 @@ class ObjectDiff:
 
 
 @dataclass(frozen=True)
+class ObjectFailure:
+    """An object kustomize-controller cannot apply: its dry-run fails. ``message`` is in the
+    controller's words (``ConfigMap/apps/x dry-run failed (422 Invalid): ...``), as its Ready
+    condition will say."""
+
+    key: ObjectKey
+    message: str
+    qualified: bool = False
+
+    @property
+    def subject(self) -> str:
+        return self.key.qualified_subject if self.qualified else self.key.subject
+
+
+SUSPENDED_ON_CLUSTER, SUSPENDED_IN_CHECKOUT = "cluster", "checkout"
+
+
+@dataclass(frozen=True)
 class KustomizationDiff:
     ref: ObjectRef
     objects: tuple[ObjectDiff, ...]  # everything but the unchanged
     unchanged: int
     warnings: tuple[str, ...] = ()
     build_state: str = ""  # "" built at both sides; "base-only" / "head-only"
+    # against the cluster: the objects whose dry-run fails (then the apply stops: ``objects``
+    # holds only what earlier stages apply) and how many changes that holds back
+    failures: tuple[ObjectFailure, ...] = ()
+    not_applied: int = 0
+    suspended: str = ""  # "" / SUSPENDED_ON_CLUSTER / SUSPENDED_IN_CHECKOUT
+    compared: bool = True  # False: suspended, and not compared (nothing in objects)
+
+    @property
+    def failing(self) -> bool:
+        """kustomize-controller's apply of it fails: a dry-run fails."""
+        return bool(self.failures)
 
     @property
     def differs(self) -> bool:
         """Anything Flux would do: created, changed or deleted objects (skipped ones are not),
-        or a Kustomization built at one side only."""
-        return bool(self.build_state) or any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+        a Kustomization built at one side only, or one whose apply fails."""
+        return (
+            bool(self.build_state) or self.failing or any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+        )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -195,6 +236,16 @@ class DiffReport:
     @property
     def differs(self) -> bool:
         return any(k.differs for k in self.kustomizations)
+
+    @property
+    def failing(self) -> int:
+        """How many Kustomizations fail to apply (a dry-run fails)."""
+        return sum(1 for k in self.kustomizations if k.failing)
+
+    @property
+    def not_compared(self) -> int:
+        """How many suspended Kustomizations were left uncompared."""
+        return sum(1 for k in self.kustomizations if not k.compared)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -20,10 +20,12 @@ from phoebe_cli.flux.diff import (
     SECRET_REMOVED,
     SECRET_UNKNOWN,
     SKIPPED,
+    SUSPENDED_ON_CLUSTER,
     UNCHANGED,
     DiffReport,
     KustomizationDiff,
     ObjectDiff,
+    ObjectFailure,
     join_path,
 )
 from phoebe_cli.render import symbols
@@ -55,19 +57,62 @@ def _side(report: DiffReport, build_state: str) -> str:
 
 
 def _shown(kustomization: KustomizationDiff) -> bool:
-    return bool(kustomization.objects) or bool(kustomization.build_state)
+    return (
+        bool(kustomization.objects)
+        or bool(kustomization.build_state)
+        or kustomization.failing
+        or bool(kustomization.suspended)
+    )
+
+
+def _changes(n: int) -> str:
+    return _plural(n, "change")
+
+
+def not_applied_text(kustomization: KustomizationDiff) -> str:
+    """What a failed dry-run holds back, in words."""
+    held = f"{_changes(kustomization.not_applied)} not applied" if kustomization.not_applied else "nothing applied"
+    return f"{held}: kustomize-controller stops at a failed dry-run and prunes nothing"
+
+
+def suspended_text(kustomization: KustomizationDiff) -> str:
+    """Where a Kustomization is suspended and what that means for the comparison."""
+    where = "on the cluster" if kustomization.suspended == SUSPENDED_ON_CLUSTER else "in the checkout"
+    if not kustomization.compared:
+        return f"suspended {where}: not compared; --include-suspended compares it"
+    return f"suspended {where}: Flux applies none of this until it is resumed"
+
+
+def _state_note(kustomization: KustomizationDiff, report: DiffReport) -> str:
+    """What the heading says after a Kustomization's name, "" when nothing."""
+    notes = []
+    if kustomization.build_state:
+        notes.append(f"built only at {_side(report, kustomization.build_state)}")
+    if kustomization.failing:
+        notes.append("failing")
+    if kustomization.suspended:
+        notes.append(suspended_text(kustomization))
+    return "; ".join(notes)
 
 
 def summary_line(report: DiffReport) -> str:
     """The closing line: '3 changed, 1 created, 1 deleted, 12 unchanged in 2 Kustomizations', or
-    'no differences' (with what was compared, when anything was)."""
+    'no differences' (with what was compared, when anything was); then the Kustomizations built
+    at one side only, failing, or suspended and not compared."""
     counts = report.counts
     parts = [f"{counts[kind]} {kind}" for kind in SUMMARY_ORDER if counts.get(kind)]
-    text = f"{', '.join(parts)} in {_plural(len(report.kustomizations), 'Kustomization')}" if parts else ""
+    compared = len(report.kustomizations) - report.not_compared
+    text = f"{', '.join(parts)} in {_plural(compared, 'Kustomization')}" if parts else ""
+    extras = []
     one_sided = sum(1 for k in report.kustomizations if k.build_state)
     if one_sided:
-        built = f"{_plural(one_sided, 'Kustomization')} built at one side only"
-        text = f"{text}; {built}" if text else built
+        extras.append(f"{_plural(one_sided, 'Kustomization')} built at one side only")
+    if report.failing:
+        held = sum(k.not_applied for k in report.kustomizations)
+        extras.append(f"{_plural(report.failing, 'Kustomization')} failing ({_changes(held)} not applied)")
+    if report.not_compared:
+        extras.append(f"{_plural(report.not_compared, 'Kustomization')} suspended, not compared")
+    text = "; ".join([text, *extras] if text else extras)
     if not report.differs:
         return f"no differences: {text}" if text else "no differences"
     return text
@@ -76,9 +121,18 @@ def summary_line(report: DiffReport) -> str:
 def _kustomization_counts(kustomization: KustomizationDiff, report: DiffReport) -> str:
     counts = kustomization.counts
     parts = [f"{counts[kind]} {kind}" for kind in SUMMARY_ORDER if kind != UNCHANGED and counts.get(kind)]
-    if kustomization.build_state:
-        parts.append(f"built only at {_side(report, kustomization.build_state)}")
+    note = _state_note(kustomization, report)
+    if note:
+        parts.append(note)
     return ", ".join(parts)
+
+
+def failure_reason(failure: ObjectFailure) -> str:
+    """A failure's message without the object's name it starts with (shown beside it)."""
+    for subject in (failure.key.subject, failure.key.qualified_subject):
+        if failure.message.startswith(subject + " "):
+            return failure.message.removeprefix(subject + " ")
+    return failure.message
 
 
 def _secret_changes(diff: ObjectDiff) -> list[tuple[str, str]]:
@@ -153,10 +207,16 @@ def diff_view(report: DiffReport, *, color: bool) -> RenderableType:
             continue
         out.line("")
         heading: list[str | tuple[str, str]] = [(str(kustomization.ref), STYLE_HEADING)]
-        if kustomization.build_state:
-            side = _side(report, kustomization.build_state)
-            heading.append((f"  (built only at {side})", symbols.STYLE_PENDING))
+        note = _state_note(kustomization, report)
+        if note:
+            style = symbols.STYLE_FAILED if kustomization.failing else symbols.STYLE_PENDING
+            heading.append((f"  ({note})", style))
         out.line(*heading)
+        for failure in kustomization.failures:
+            out.line(INDENT, (f"{symbols.FAILED} failed", symbols.STYLE_FAILED), "   ", failure.subject)
+            out.extend((f"  ({failure_reason(failure)})", symbols.STYLE_FAILED))
+        if kustomization.failing:
+            out.line(INDENT, (f"{symbols.FAILED} {not_applied_text(kustomization)}", symbols.STYLE_FAILED))
         for diff in kustomization.objects:
             _terminal_object(diff, out)
     out.line("")
@@ -216,6 +276,39 @@ def _object_document(diff: ObjectDiff) -> dict[str, Any]:
     }
 
 
+def _failure_document(failure: ObjectFailure) -> dict[str, Any]:
+    return {
+        "apiVersion": failure.key.api_version,
+        "kind": failure.key.kind,
+        "namespace": failure.key.namespace or None,
+        "name": failure.key.name,
+        "message": failure.message,
+    }
+
+
+def _kustomization_document(k: KustomizationDiff, *, cluster: bool) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "kind": k.ref.kind,
+        "namespace": k.ref.namespace,
+        "name": k.ref.name,
+        "buildState": k.build_state or None,
+    }
+    if cluster:  # what only the cluster can say: suspended, and whether the apply fails
+        doc.update(
+            {
+                "suspended": k.suspended or None,
+                "compared": k.compared,
+                "failing": k.failing,
+                "failures": [_failure_document(f) for f in k.failures],
+                "notApplied": k.not_applied,
+            }
+        )
+    doc.update(
+        {"unchanged": k.unchanged, "warnings": list(k.warnings), "objects": [_object_document(o) for o in k.objects]}
+    )
+    return doc
+
+
 def diff_document(report: DiffReport) -> dict[str, Any]:
     """The ``-o json|yaml`` shape, pinned by tests/unit/test_render_diff.py."""
     return document(
@@ -228,16 +321,7 @@ def diff_document(report: DiffReport) -> dict[str, Any]:
             "counts": report.counts,
             "warnings": warning_lines(report),
             "kustomizations": [
-                {
-                    "kind": k.ref.kind,
-                    "namespace": k.ref.namespace,
-                    "name": k.ref.name,
-                    "buildState": k.build_state or None,
-                    "unchanged": k.unchanged,
-                    "warnings": list(k.warnings),
-                    "objects": [_object_document(o) for o in k.objects],
-                }
-                for k in report.kustomizations
+                _kustomization_document(k, cluster=report.mode == "cluster") for k in report.kustomizations
             ],
         },
     )
@@ -307,8 +391,9 @@ def _table(report: DiffReport, shown: list[KustomizationDiff], room: int) -> tup
     for k in shown:
         counts = k.counts
         name = f"{k.ref.namespace}/{k.ref.name}"
-        if k.build_state:
-            name += f" (built only at {_side(report, k.build_state)})"
+        note = _state_note(k, report)
+        if note:
+            name += f" ({note})"
         cells = [_cell(name), *(str(counts[kind]) for kind in (CREATED, CHANGED, DELETED, SKIPPED))]
         rows.append("| " + " | ".join(cells) + " |\n")
     head = "| Kustomization | created | changed | deleted | skipped |\n| --- | ---: | ---: | ---: | ---: |\n"
@@ -324,9 +409,22 @@ def _table(report: DiffReport, shown: list[KustomizationDiff], room: int) -> tup
 def _opening(report: DiffReport, k: KustomizationDiff) -> str:
     summary = f"Kustomization {k.ref.namespace}/{k.ref.name} — {_kustomization_counts(k, report)}"
     text = f"<details><summary>{html.escape(summary)}</summary>\n\n" + _quote(list(k.warnings))
+    if k.failing:
+        text += "".join(f"**✗ failed** {_code(f.subject)}: {_inline(failure_reason(f))}\n\n" for f in k.failures)
+        text += f"_{not_applied_text(k).capitalize()}._\n\n"
     if k.build_state and not k.objects:
         text += f"_Built only at {_side(report, k.build_state)}: no objects compared._\n\n"
+    if k.suspended and not k.compared:
+        text += f"_{suspended_text(k).capitalize()}._\n\n"
     return text
+
+
+def _inline(text: str) -> str:
+    """Server text as Markdown shows it literally: one line, in a code span."""
+    one_line = " ".join(text.split())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", one_line)), default=0) + 1)
+    pad = " " if one_line.startswith("`") or one_line.endswith("`") else ""
+    return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
 def _sections(report: DiffReport, shown: list[KustomizationDiff], room: int) -> tuple[str, int, bool]:
@@ -365,7 +463,11 @@ def diff_markdown(report: DiffReport, *, limit: int = GITHUB_COMMENT_LIMIT) -> s
     ks_warnings = {w for k in shown for w in k.warnings}
     loose = [w for w in warning_lines(report) if w not in ks_warnings]
     if not report.differs:
-        return title + "No differences.\n\n" + _quote(loose)
+        suspended = [k for k in report.kustomizations if k.suspended and not k.compared]
+        notes = "".join(
+            f"- Kustomization {_code(f'{k.ref.namespace}/{k.ref.name}')}: {suspended_text(k)}\n" for k in suspended
+        )
+        return title + "No differences.\n\n" + (notes + "\n" if notes else "") + _quote(loose)
     budget = limit - 300  # room for the closing note
     after_table = f"\n{summary_line(report)}\n\n" + _quote(loose)
     table, rows_left_out = _table(report, shown, budget - len(title) - len(after_table))

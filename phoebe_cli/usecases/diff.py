@@ -8,6 +8,9 @@ Two comparisons, one report (``flux.diff.DiffReport``):
   change and two kinds of one name in different groups are two objects.
 - **cluster**: the checkout's objects server-side-apply dry-run against the cluster, each result
   compared with the live object; prune candidates from the live inventory (see ``diff_cluster``).
+  As kustomize-controller: a failed dry-run stops the apply (the Kustomization is failing; later
+  stages and pruning do not happen), and a suspended Kustomization applies nothing (not compared
+  unless ``include_suspended``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class DiffOptions:
     recursive: bool = False
     strip_attrs: tuple[str, ...] = fluxdiff.DEFAULT_STRIP_ATTRS
     limit_bytes: int | None = None
+    include_suspended: bool = False  # against the cluster: compare suspended Kustomizations too
 
 
 # --- selection ---------------------------------------------------------------------------------
@@ -252,15 +256,30 @@ def _digest_values(secret: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return None if secret is None else _with_digests(dict(secret), secret_digests(secret))
 
 
-def _for_dry_run(secret: dict[str, Any], digests: Mapping[str, str] | None) -> dict[str, Any]:
-    """A Secret the server can dry-run without its values: each value stands as its digest (SOPS:
-    as a constant — unknown), the phoebe marker removed. Only the key set and metadata count."""
+def _sent_values(secret: Mapping[str, Any], digests: Mapping[str, str] | None) -> dict[str, str]:
+    """What stands for each value of a checkout's Secret in its dry-run: its digest, or the mask
+    when the values are unknown (SOPS)."""
+    if digests is not None:
+        return dict(digests)
+    keys = [*_keys_of(secret.get("data")), *_keys_of(secret.get("stringData"))]
+    return dict.fromkeys(keys, fluxdiff.MASK)
+
+
+def _keys_of(data: Any) -> list[str]:
+    return [str(k) for k in data] if isinstance(data, Mapping) else []
+
+
+def _b64(text: str) -> str:
     import base64
 
+    return base64.b64encode(text.encode()).decode()
+
+
+def _for_dry_run(secret: dict[str, Any], sent: Mapping[str, str]) -> dict[str, Any]:
+    """A Secret the server can dry-run without its values: each value stands as its digest (SOPS:
+    as a constant — unknown), the phoebe marker removed. Only the key set and metadata count."""
     result = {k: v for k, v in secret.items() if k not in ("stringData", "data")}
-    keys = list((secret.get("data") or {}).keys()) + list((secret.get("stringData") or {}).keys())
-    values = dict(digests) if digests is not None else dict.fromkeys(keys, fluxdiff.MASK)
-    result["data"] = {k: base64.b64encode(str(v).encode()).decode() for k, v in values.items()}
+    result["data"] = {k: _b64(v) for k, v in sent.items()}
     meta = dict(result.get("metadata") or {})
     annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k != fluxdiff.SOPS_MARK}
     meta["annotations"] = annotations
@@ -270,18 +289,61 @@ def _for_dry_run(secret: dict[str, Any], digests: Mapping[str, str] | None) -> d
     return result
 
 
-def _dry_run_secret_back(result: Mapping[str, Any], digests: Mapping[str, str] | None) -> dict[str, Any]:
-    """The dry-run answer for such a Secret, its data as the comparison wants it: digests, or the
-    mask for an encrypted one (then compared by key set)."""
+def _dry_run_secret_back(result: Mapping[str, Any], sent: Mapping[str, str], encrypted: bool) -> dict[str, Any]:
+    """The dry-run answer for such a Secret, its data as the comparison wants it: what was sent
+    for each key sent (digests, or the mask for an encrypted one, then compared by key set). A key
+    the answer keeps from the live object (another field manager owns it) holds the live value:
+    digested, as the live side is (``_digest_values``) — never decoded as text, it may be binary."""
     import base64
+    import binascii
 
+    from phoebe_cli.repo.digests import value_digest
+
+    data: dict[str, str] = {}
+    for key, value in (result.get("data") or {}).items():
+        text = "" if value is None else str(value)
+        if key in sent and text == _b64(sent[key]):
+            data[key] = sent[key]
+            continue
+        try:
+            data[key] = value_digest(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            data[key] = value_digest(text.encode())
     answer = dict(result)
-    answer["data"] = {k: base64.b64decode(str(v)).decode() for k, v in (result.get("data") or {}).items()}
-    if digests is None:
+    answer["data"] = data
+    if encrypted:
         meta = dict(answer.get("metadata") or {})
         meta["annotations"] = {**(meta.get("annotations") or {}), fluxdiff.SOPS_MARK: "encrypted"}
         answer["metadata"] = meta
     return answer
+
+
+def _undecodable_data(raw: Mapping[str, Any] | None) -> str | None:
+    """Why the API server cannot take this Secret's ``data`` (it reads each value as Go's
+    encoding/json reads bytes: standard base64 with padding, line breaks skipped), or None.
+    ``raw`` is the Secret as kustomize built it; a value postBuild substitution may still change
+    (one with a ``$``) is not judged."""
+    import base64
+    import binascii
+
+    data = None if raw is None else raw.get("data")
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        return "data is not a map of keys to base64 values"
+    for key, value in data.items():
+        path = fluxdiff.join_path("data", str(key))
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            return f"{path} is not a base64 string"
+        if "$" in value:
+            continue
+        try:
+            base64.b64decode(value.replace("\r", "").replace("\n", ""), validate=True)
+        except (binascii.Error, ValueError):
+            return f"{path} is not base64"
+    return None
 
 
 async def _read_source(session: Session, namespace: str, kind: str, name: str) -> dict[str, str] | None:
@@ -323,26 +385,74 @@ def _cluster_variables(session: Session) -> Callable[[str], Lookup]:
     return lookup_in
 
 
-def _sendable(declared: DeclaredKustomization) -> tuple[list[dict[str, Any]], list[Mapping[str, str] | None]]:
-    """The objects to dry-run (Secrets without their values) and each Secret's digests."""
-    sendable: list[dict[str, Any]] = []
-    digests: list[Mapping[str, str] | None] = []
+@dataclass(frozen=True)
+class _Outgoing:
+    """One object of a build on its way to a dry-run: what is sent (a Secret without its values),
+    what stands for each value of a Secret (``sent``, None for other kinds), and why the server
+    would refuse it when that is known without sending it (``refused``)."""
+
+    obj: dict[str, Any]
+    sent: Mapping[str, str] | None = None
+    encrypted: bool = False
+    refused: str | None = None
+
+
+def _sendable(declared: DeclaredKustomization) -> list[_Outgoing]:
+    """The objects to dry-run, Secrets without their values. A Secret whose ``data`` the API
+    server cannot decode is not sent (its values never leave the machine): it is refused here, as
+    the server would refuse it (500 "illegal base64 data"), and fails the apply the same way."""
+    namespace = declared.ref.namespace
+    raw_secrets = {
+        _key(raw, namespace): raw
+        for raw in (declared.output.objects if declared.output is not None else [])
+        if raw.get("kind") == "Secret" and "sops" not in raw
+    }
+    outgoing = []
     for built in declared.objects:
-        found = None
-        if built.get("kind") == "Secret":
-            found = declared.secret_digests.get(inventory_id(built, declared.ref.namespace))
-            sendable.append(_for_dry_run(built, found))
-        else:
-            sendable.append(built)
-        digests.append(found)
-    return sendable, digests
+        if built.get("kind") != "Secret":
+            outgoing.append(_Outgoing(built))
+            continue
+        digests = declared.secret_digests.get(inventory_id(built, namespace))
+        sent = _sent_values(built, digests)
+        refused = None
+        if digests is not None:  # not encrypted: its values as built can be judged
+            why = _undecodable_data(raw_secrets.get(_key(built, namespace)))
+            if why is not None:
+                subject = _key(built, namespace).subject
+                refused = (
+                    f"{subject} dry-run failed: {why}, which the API server cannot decode (found before sending it)"
+                )
+        outgoing.append(_Outgoing(_for_dry_run(built, sent), sent, digests is None, refused))
+    return outgoing
 
 
 BLOCKED_REASONS = {"namespace": "its namespace is created by this build", "crd": "its CRD is created by this build"}
 
 
-def _judge(result: Any, found: Mapping[str, str] | None, compare_options: dict[str, Any]) -> fluxdiff.ObjectDiff | str:
-    """One dry-run result as a diff (unchanged included), or why it could not be compared."""
+def _failure_message(key: ObjectKey, error: Any) -> str:
+    """A failed dry-run in kustomize-controller's words (ssa ``DryRunErr``), as its Ready condition
+    says it: 'Kind/ns/name dry-run failed (Invalid): <the server's message>', 'Kind/ns/name not
+    found: ...'."""
+    import re
+
+    from phoebe_cli.errors import NotFound
+
+    subject = key.subject
+    text = str(error)
+    refused = f"the API server refused the dry-run of {subject} "
+    if text.startswith(refused):
+        # "(422 Invalid): ..." from kube/: the controller names the reason only
+        rest = re.sub(r"^\(\d{3} ([^)]*)\)", r"(\1)", text.removeprefix(refused))
+        return f"{subject} dry-run failed {rest}"
+    if isinstance(error, NotFound) and error.code == 404 and text.startswith("not found: "):
+        return f"{subject} not found: {text.removeprefix('not found: ')}"
+    return f"{subject} dry-run failed: {text}"
+
+
+def _judge(
+    result: Any, outgoing: _Outgoing, compare_options: dict[str, Any]
+) -> fluxdiff.ObjectDiff | fluxdiff.ObjectFailure:
+    """One dry-run result as a diff (unchanged included), or the failure that stops the apply."""
     secret = result.key.kind == "Secret" and result.key.api_version == "v1"
     live = _digest_values(result.live) if secret else result.live
     if result.skipped:
@@ -352,11 +462,12 @@ def _judge(result: Any, found: Mapping[str, str] | None, compare_options: dict[s
         reason = BLOCKED_REASONS.get(result.blocked_by or "", "re-created: an immutable field changes (force)")
         return dataclasses.replace(fluxdiff.compare(before, result.desired, **compare_options), reason=reason)
     if result.error is not None or result.obj is None:
-        return f"{result.key.subject}: the dry-run failed: {result.error}"
+        qualified = result.key in compare_options.get("qualify", ())
+        return fluxdiff.ObjectFailure(result.key, _failure_message(result.key, result.error), qualified)
     if result.action == "unchanged" and not secret:
         # Flux's own drift test says there is nothing to apply
         return fluxdiff.ObjectDiff(ObjectKey.of(result.obj), fluxdiff.UNCHANGED)
-    after = _dry_run_secret_back(result.obj, found) if secret else result.obj
+    after = _dry_run_secret_back(result.obj, outgoing.sent or {}, outgoing.encrypted) if secret else result.obj
     return fluxdiff.compare(live, after, **compare_options)
 
 
@@ -375,25 +486,49 @@ def _inventory_keys(live_ks: Mapping[str, Any] | None) -> list[ObjectKey]:
 
 
 async def _pruned(
-    session: Session, catalog: Any, live_ks: Mapping[str, Any], built_ids: set[str], compare_options: dict[str, Any]
-) -> list[fluxdiff.ObjectDiff]:
-    """What the live inventory holds and the build no longer has: deleted, when prune is on."""
+    session: Session,
+    catalog: Any,
+    ref: ObjectRef,
+    live_ks: Mapping[str, Any],
+    built_ids: set[str],
+    compare_options: dict[str, Any],
+) -> tuple[list[fluxdiff.ObjectDiff], list[str]]:
+    """What the live inventory holds and the build no longer has: deleted, when prune is on; and
+    warnings. An inventory entry that cannot be read fails kustomize-controller's garbage
+    collection (``inventory.Diff``), so then nothing is pruned: no deletions, a warning naming it."""
     from phoebe_cli.flux.inventory import inventory_id as key_id
     from phoebe_cli.flux.inventory import parse_inventory_id
     from phoebe_cli.kube.apply import get_objects
 
     entries = ((live_ks.get("status") or {}).get("inventory") or {}).get("entries") or []
     gone: list[ObjectKey] = []
-    for entry in entries:
-        key = parse_inventory_id(str(entry.get("id", "")), str(entry.get("v", "")))
+    unreadable: list[str] = []
+    for entry in entries if isinstance(entries, list) else [entries]:
+        try:
+            if not isinstance(entry, Mapping):
+                raise ValueError(entry)
+            key = parse_inventory_id(str(entry.get("id", "")), str(entry.get("v", "")))
+        except ValueError:
+            unreadable.append(repr(str(entry.get("id", "")) if isinstance(entry, Mapping) else entry))
+            continue
         if key_id(key) not in built_ids:
             gone.append(key)
+    if unreadable:
+        return [], [
+            f"{ref}: its inventory on the cluster holds {_plural(len(unreadable), 'entry', 'entries')} that cannot "
+            f"be read ({', '.join(unreadable)}; an id is <namespace>_<name>_<group>_<kind>): kustomize-controller "
+            "prunes nothing while it does, so nothing is shown as deleted"
+        ]
     diffs = []
     for key, obj in zip(gone, await get_objects(session.kube, catalog, gone), strict=True):
         if obj is not None:  # None: already gone
             before = _digest_values(obj) if key.kind == "Secret" else obj
             diffs.append(fluxdiff.compare(before, None, **compare_options))
-    return diffs
+    return diffs, []
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 async def _diff_one(
@@ -402,7 +537,9 @@ async def _diff_one(
     declared: DeclaredKustomization,
     live_ks: Mapping[str, Any] | None,
     options: DiffOptions,
+    suspended: str = "",
 ) -> fluxdiff.KustomizationDiff:
+    from phoebe_cli.flux.apply import apply_stage
     from phoebe_cli.flux.inventory import inventory_id as key_id
     from phoebe_cli.kube.apply import dry_run_all
 
@@ -420,31 +557,74 @@ async def _diff_one(
         "prune": bool(spec.get("prune")),
         "owner": (ref.name, ref.namespace),
     }
-    sendable, digests = _sendable(declared)
-    results = await dry_run_all(
-        session.kube,
-        catalog,
-        sendable,
-        owner=(ref.name, ref.namespace),
-        recreate=bool(spec.get("force")),
-        ignore=compare_options["ignore"],
+    outgoing = _sendable(declared)
+    sending = [o for o in outgoing if o.refused is None]
+    results = iter(
+        await dry_run_all(
+            session.kube,
+            catalog,
+            [o.obj for o in sending],
+            owner=(ref.name, ref.namespace),
+            recreate=bool(spec.get("force")),
+            ignore=compare_options["ignore"],
+        )
     )
+    answered = [(o, None if o.refused else next(results)) for o in outgoing]
+    keys = [r.key if r is not None else _key(o.obj, ref.namespace) for o, r in answered]
     # named with their API group where kind, namespace and name alone are ambiguous
-    compare_options["qualify"] = fluxdiff.ambiguous_keys([*(r.key for r in results), *_inventory_keys(live_ks)])
-    diffs: list[fluxdiff.ObjectDiff] = []
-    unchanged = 0
-    for result, found in zip(results, digests, strict=True):
-        judged = _judge(result, found, compare_options)
-        if isinstance(judged, str):
-            warnings.append(f"{ref}: {judged}")
-        elif judged.change == fluxdiff.UNCHANGED:
-            unchanged += 1
+    compare_options["qualify"] = fluxdiff.ambiguous_keys([*keys, *_inventory_keys(live_ks)])
+    judged: list[tuple[int, fluxdiff.ObjectDiff | fluxdiff.ObjectFailure]] = []
+    for (sent, result), key in zip(answered, keys, strict=True):
+        if result is None:
+            assert sent.refused is not None
+            failure = fluxdiff.ObjectFailure(key, sent.refused, key in compare_options["qualify"])
+            judged.append((apply_stage(sent.obj), failure))
         else:
-            diffs.append(judged)
+            judged.append((apply_stage(result.desired), _judge(result, sent, compare_options)))
+    # ssa's ApplyAllStaged: a stage is applied only when every dry-run of it passed; after a
+    # failure no later stage is applied and nothing is pruned
+    failures = [(stage, f) for stage, f in judged if isinstance(f, fluxdiff.ObjectFailure)]
+    stops_at = min((stage for stage, _ in failures), default=None)
+    diffs: list[fluxdiff.ObjectDiff] = []
+    unchanged = held_back = 0
+    for stage, item in judged:
+        if isinstance(item, fluxdiff.ObjectFailure):
+            continue
+        if item.change == fluxdiff.UNCHANGED:
+            unchanged += 1
+        elif stops_at is not None and stage >= stops_at and item.change in (fluxdiff.CREATED, fluxdiff.CHANGED):
+            held_back += 1
+        else:
+            diffs.append(item)
     if compare_options["prune"] and live_ks is not None:
-        built_ids = {key_id(result.key) for result in results}
-        diffs.extend(await _pruned(session, catalog, live_ks, built_ids, compare_options))
-    return fluxdiff.KustomizationDiff(ref, tuple(diffs), unchanged, tuple(warnings))
+        built_ids = {key_id(key) for key in keys}
+        pruned, problems = await _pruned(session, catalog, ref, live_ks, built_ids, compare_options)
+        warnings.extend(problems)
+        if stops_at is None:
+            diffs.extend(pruned)
+        else:
+            held_back += sum(1 for d in pruned if d.change == fluxdiff.DELETED)
+            diffs.extend(d for d in pruned if d.change != fluxdiff.DELETED)
+    return fluxdiff.KustomizationDiff(
+        ref,
+        tuple(diffs),
+        unchanged,
+        tuple(warnings),
+        failures=tuple(f for _, f in failures),
+        not_applied=held_back,
+        suspended=suspended,
+    )
+
+
+def suspended_where(declared: DeclaredKustomization, live_ks: Mapping[str, Any] | None) -> str:
+    """Where a Kustomization is suspended, as kustomize-controller sees it: on the cluster (the
+    live object's ``spec.suspend``: it applies nothing until resumed), else in the checkout (once
+    applied, it is suspended); "" when it is not."""
+    if live_ks is not None and (live_ks.get("spec") or {}).get("suspend") is True:
+        return fluxdiff.SUSPENDED_ON_CLUSTER
+    if declared.spec.get("suspend") is True:
+        return fluxdiff.SUSPENDED_IN_CHECKOUT
+    return ""
 
 
 async def _strict_substitution_on(session: Session) -> bool | None:
@@ -503,8 +683,12 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
     gate = asyncio.Semaphore(4)
 
     async def one(ref: ObjectRef) -> fluxdiff.KustomizationDiff:
+        declared, live = model.kustomizations[ref], live_ks.get(ref)
+        suspended = suspended_where(declared, live)
+        if suspended and not options.include_suspended:
+            return fluxdiff.KustomizationDiff(ref, (), 0, suspended=suspended, compared=False)
         async with gate:
-            return await _diff_one(session, catalog, model.kustomizations[ref], live_ks.get(ref), options)
+            return await _diff_one(session, catalog, declared, live, options, suspended)
 
     results = await asyncio.gather(*(one(ref) for ref in comparable))
     return fluxdiff.DiffReport("cluster", CLUSTER, CHECKOUT, tuple(results), tuple(warnings))

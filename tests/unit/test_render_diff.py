@@ -11,9 +11,12 @@ from rich.text import Text
 
 from phoebe_cli.flux.diff import (
     CHANGED,
+    SUSPENDED_IN_CHECKOUT,
+    SUSPENDED_ON_CLUSTER,
     DiffReport,
     KustomizationDiff,
     ObjectDiff,
+    ObjectFailure,
     ObjectKey,
     compare,
 )
@@ -161,6 +164,7 @@ def test_summary_line() -> None:
 
 # --- the document ---------------------------------------------------------------------------------
 def test_document_shape() -> None:
+    """Offline (refs): nothing about suspension or failing applies, which only the cluster says."""
     doc = diff_document(report())
     assert json.loads(serialize(doc, DataFormat.JSON)) == doc
     assert {k: v for k, v in doc.items() if k != "kustomizations"} == {
@@ -425,3 +429,171 @@ def _objects(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def test_document_is_deterministic() -> None:
     assert serialize(diff_document(report()), DataFormat.JSON) == serialize(diff_document(report()), DataFormat.JSON)
     assert [o["name"] for o in _objects(diff_document(report()))] == ["web", "web-config", "old", "manual", "db"]
+
+
+# --- against the cluster: failing and suspended Kustomizations ------------------------------------
+INVALID = ObjectKey("v1", "ConfigMap", "apps", "bad")
+INVALID_MESSAGE = (
+    'ConfigMap/apps/bad dry-run failed (Invalid): ConfigMap "bad" is invalid: data[bad key]: Invalid value: '
+    '"bad key": a valid config key must consist of alphanumeric characters'
+)
+MEDIA = ObjectRef("Kustomization", "media", "plex")
+PAUSED = ObjectRef("Kustomization", "media", "paused")
+
+
+def cluster_report() -> DiffReport:
+    """One failing Kustomization (a Namespace of an earlier stage still applied), one suspended
+    on the cluster and left uncompared, one suspended in the checkout and compared."""
+    failing = KustomizationDiff(
+        APPS,
+        (
+            compare(
+                None,
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}},
+                sides=("cluster", "checkout"),
+            ),
+        ),
+        2,
+        failures=(ObjectFailure(INVALID, INVALID_MESSAGE),),
+        not_applied=3,
+    )
+    suspended = KustomizationDiff(PAUSED, (), 0, suspended=SUSPENDED_ON_CLUSTER, compared=False)
+    included = KustomizationDiff(
+        MEDIA,
+        (
+            compare(
+                configmap("plex", data={"a": "1"}), configmap("plex", data={"a": "2"}), sides=("cluster", "checkout")
+            ),
+        ),
+        1,
+        suspended=SUSPENDED_IN_CHECKOUT,
+    )
+    return DiffReport("cluster", "cluster", "checkout", (failing, suspended, included))
+
+
+CLUSTER_TEXT = """\
+cluster → checkout
+
+Kustomization/flux-system/apps  (failing)
+  ✗ failed   ConfigMap/apps/bad  (dry-run failed (Invalid): ConfigMap "bad" is invalid: data[bad key]: Invalid value:
+"bad key": a valid config key must consist of alphanumeric characters)
+  ✗ 3 changes not applied: kustomize-controller stops at a failed dry-run and prunes nothing
+  + created  Namespace/apps
+
+Kustomization/media/paused  (suspended on the cluster: not compared; --include-suspended compares it)
+
+Kustomization/media/plex  (suspended in the checkout: Flux applies none of this until it is resumed)
+  ~ changed  ConfigMap/apps/plex
+      @@ -4,4 +4,4 @@
+         name: plex
+         namespace: apps
+       data:
+      -  a: '1'
+      +  a: '2'
+
+1 changed, 1 created, 3 unchanged in 2 Kustomizations; 1 Kustomization failing (3 changes not applied); 1 Kustomization
+suspended, not compared"""
+
+
+def test_text_view_of_failing_and_suspended_kustomizations() -> None:
+    assert render(diff_view(cluster_report(), color=False), width=120) == CLUSTER_TEXT
+
+
+def test_the_failure_is_red_in_colour() -> None:
+    view = diff_view(cluster_report(), color=True)
+    assert isinstance(view, Text)
+    styles = {view.plain[span.start : span.end]: str(span.style) for span in view.spans}
+    assert styles["  (failing)"] == "bold red"
+    assert styles["✗ failed"] == "bold red"
+    assert styles["  (suspended on the cluster: not compared; --include-suspended compares it)"] == "yellow"
+
+
+def test_a_failing_kustomization_is_a_difference_even_with_nothing_else() -> None:
+    alone = KustomizationDiff(APPS, (), 4, failures=(ObjectFailure(INVALID, INVALID_MESSAGE),))
+    report_ = DiffReport("cluster", "cluster", "checkout", (alone,))
+    assert alone.differs and report_.differs and report_.failing == 1
+    assert summary_line(report_) == "4 unchanged in 1 Kustomization; 1 Kustomization failing (0 changes not applied)"
+    assert render(diff_view(report_, color=False), width=200).splitlines()[2:5] == [
+        "Kustomization/flux-system/apps  (failing)",
+        f"  ✗ failed   ConfigMap/apps/bad  ({INVALID_MESSAGE.removeprefix('ConfigMap/apps/bad ')})",
+        "  ✗ nothing applied: kustomize-controller stops at a failed dry-run and prunes nothing",
+    ]
+
+
+def test_suspended_and_not_compared_is_no_difference() -> None:
+    suspended = KustomizationDiff(PAUSED, (), 0, suspended=SUSPENDED_ON_CLUSTER, compared=False)
+    compared = KustomizationDiff(APPS, (), 5)
+    quiet = DiffReport("cluster", "cluster", "checkout", (compared, suspended))
+    assert not quiet.differs and quiet.not_compared == 1
+    assert (
+        summary_line(quiet) == "no differences: 5 unchanged in 1 Kustomization; 1 Kustomization suspended, not compared"
+    )
+    assert diff_markdown(quiet) == (
+        "## phoebe diff: cluster → checkout\n\nNo differences.\n\n"
+        "- Kustomization `media/paused`: suspended on the cluster: not compared; --include-suspended compares it\n\n"
+    )
+
+
+def test_document_of_failing_and_suspended_kustomizations() -> None:
+    doc = diff_document(cluster_report())
+    assert json.loads(serialize(doc, DataFormat.JSON)) == doc
+    assert serialize(doc, DataFormat.YAML)  # the same document as YAML
+    failing, suspended, included = doc["kustomizations"]
+    assert {k: v for k, v in failing.items() if k != "objects"} == {
+        "kind": "Kustomization",
+        "namespace": "flux-system",
+        "name": "apps",
+        "buildState": None,
+        "suspended": None,
+        "compared": True,
+        "failing": True,
+        "failures": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "apps", "name": "bad", "message": INVALID_MESSAGE}
+        ],
+        "notApplied": 3,
+        "unchanged": 2,
+        "warnings": [],
+    }
+    assert [(o["kind"], o["change"]) for o in failing["objects"]] == [("Namespace", "created")]
+    assert (suspended["suspended"], suspended["compared"], suspended["objects"]) == ("cluster", False, [])
+    assert (included["suspended"], included["compared"], len(included["objects"])) == ("checkout", True, 1)
+    assert doc["differs"] is True
+
+
+CLUSTER_MARKDOWN_HEAD = """\
+## phoebe diff: cluster → checkout
+
+| Kustomization | created | changed | deleted | skipped |
+| --- | ---: | ---: | ---: | ---: |
+| flux-system/apps (failing) | 1 | 0 | 0 | 0 |
+| media/paused (suspended on the cluster: not compared; --include-suspended compares it) | 0 | 0 | 0 | 0 |
+| media/plex (suspended in the checkout: Flux applies none of this until it is resumed) | 0 | 1 | 0 | 0 |
+
+1 changed, 1 created, 3 unchanged in 2 Kustomizations; 1 Kustomization failing (3 changes not applied); \
+1 Kustomization suspended, not compared
+
+<details><summary>Kustomization flux-system/apps — 1 created, failing</summary>
+
+**✗ failed** `ConfigMap/apps/bad`: `dry-run failed (Invalid): ConfigMap "bad" is invalid: data[bad key]: \
+Invalid value: "bad key": a valid config key must consist of alphanumeric characters`
+
+_3 changes not applied: kustomize-controller stops at a failed dry-run and prunes nothing._
+
+**+ created** `Namespace/apps`
+"""
+
+
+def test_markdown_of_failing_and_suspended_kustomizations() -> None:
+    text = diff_markdown(cluster_report())
+    assert text.startswith(CLUSTER_MARKDOWN_HEAD)
+    assert (
+        "<details><summary>Kustomization media/paused — suspended on the cluster: not compared; "
+        "--include-suspended compares it</summary>\n\n"
+        "_Suspended on the cluster: not compared; --include-suspended compares it._\n\n</details>\n"
+    ) in text
+
+
+def test_server_text_with_backticks_stays_literal_in_markdown() -> None:
+    odd = ObjectFailure(INVALID, "ConfigMap/apps/bad dry-run failed: `x` is\nbad ``")
+    text = diff_markdown(DiffReport("cluster", "c", "k", (KustomizationDiff(APPS, (), 0, failures=(odd,)),)))
+    assert "**✗ failed** `ConfigMap/apps/bad`: ``` dry-run failed: `x` is bad `` ```\n" in text
