@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from phoebe_cli.flux.secrets import MASK
+from phoebe_cli.flux.secrets import MASK, data_of
 
 DEFAULT_VALUES_KEY = "values.yaml"
 Lookup = Callable[[str, str], Mapping[str, Any] | None]  # (kind, name) -> the object, in the release's namespace
@@ -44,14 +44,14 @@ def _data(obj: Mapping[str, Any], key: str) -> str | None:
         string_data = obj.get("stringData") or {}
         if key in string_data:
             return str(string_data[key])
-        raw = (obj.get("data") or {}).get(key)
+        raw = data_of(obj).get(key)
         if raw is None:
             return None
         try:
             return base64.b64decode(str(raw)).decode()
         except (ValueError, UnicodeDecodeError):
             return None
-    value = (obj.get("data") or {}).get(key)
+    value = data_of(obj).get(key)
     return None if value is None else str(value)
 
 

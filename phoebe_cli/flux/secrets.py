@@ -20,6 +20,13 @@ MASK = "***"
 SOPS_MARK = "phoebe.dev/sops"  # the annotation on a SOPS-encrypted Secret, its values masked
 
 
+def data_of(obj: Mapping[str, Any], field: str = "data") -> Mapping[str, Any]:
+    """A ConfigMap's or Secret's ``data`` (or ``stringData``) as a mapping: what a checkout holds
+    may be anything (`data: "x"`), which the API server refuses but phoebe must not crash on."""
+    value = obj.get(field)
+    return value if isinstance(value, Mapping) else {}
+
+
 def is_secret(obj: Mapping[str, Any]) -> bool:
     """A core ``v1`` Secret (ssa ``utils.IsSecret``)."""
     return str(obj.get("kind", "")).lower() == "secret" and obj.get("apiVersion") == "v1"

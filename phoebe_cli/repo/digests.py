@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from phoebe_cli.flux.secrets import data_of
+
 __all__ = ["keep_key", "key_id", "secret_digests", "value_digest"]
 
 KEY_FILE = "digest.key"
@@ -107,13 +109,13 @@ def secret_digests(secret: Mapping[str, Any]) -> dict[str, str]:
     """The keyed digest of each value of a Secret, ``stringData`` over ``data`` as the API server
     merges them (``data`` decoded from base64; a value that is not base64 digested as written)."""
     digests = {}
-    for key, value in (secret.get("data") or {}).items():
+    for key, value in data_of(secret).items():
         try:
             raw = base64.b64decode(str(value), validate=True)
         except ValueError:
             raw = str(value).encode()
         digests[str(key)] = value_digest(raw)
-    for key, value in (secret.get("stringData") or {}).items():
+    for key, value in data_of(secret, "stringData").items():
         digests[str(key)] = value_digest(str(value).encode())
     return digests
 

@@ -29,7 +29,7 @@ from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.inventory import inventory_id as key_inventory_id
 from phoebe_cli.flux.kinds import ALL_KINDS, KUSTOMIZATION, FluxKind, kind_of
 from phoebe_cli.flux.objects import ObjectRef
-from phoebe_cli.flux.secrets import SOPS_MARK, mask_secret
+from phoebe_cli.flux.secrets import SOPS_MARK, data_of, mask_secret
 from phoebe_cli.repo import substitute
 from phoebe_cli.repo.builder import Builder, BuildOutput
 from phoebe_cli.repo.cache import read_cached, write_cached
@@ -349,14 +349,14 @@ class _VariableIndex:
                 continue
             ref = object_ref(obj, default_namespace)
             if kind == "ConfigMap":
-                self.configmaps[(ref.namespace, ref.name)] = {k: str(v) for k, v in (obj.get("data") or {}).items()}
+                self.configmaps[(ref.namespace, ref.name)] = {k: str(v) for k, v in data_of(obj).items()}
             elif _is_sops(obj) or _is_masked_sops(obj):
                 # Encrypted values are unknown offline: each variable stands for itself.
-                keys = list((obj.get("data") or {}).keys()) + list((obj.get("stringData") or {}).keys())
+                keys = list(data_of(obj)) + list(data_of(obj, "stringData"))
                 self.secrets[(ref.namespace, ref.name)] = {k: "${" + k + "}" for k in keys}
             else:
-                values = {k: _b64(v) for k, v in (obj.get("data") or {}).items()}
-                values.update({k: str(v) for k, v in (obj.get("stringData") or {}).items()})
+                values = {k: _b64(v) for k, v in data_of(obj).items()}
+                values.update({k: str(v) for k, v in data_of(obj, "stringData").items()})
                 self.secrets[(ref.namespace, ref.name)] = values
 
     def lookup(self, namespace: str) -> Any:

@@ -25,6 +25,7 @@ from phoebe_cli.flux import diff as fluxdiff
 from phoebe_cli.flux.helmvalues import Lookup, with_effective_values
 from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.flux.secrets import data_of
 from phoebe_cli.repo.model import (
     BuildState,
     DeclaredKustomization,
@@ -358,7 +359,7 @@ async def _read_source(session: Session, namespace: str, kind: str, name: str) -
         obj = await session.kube.get_json(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
     except NotFound:
         return None
-    data = {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
+    data = {str(k): str(v) for k, v in data_of(obj).items()}
     if kind == "Secret":
         data = {k: base64.b64decode(v).decode(errors="replace") for k, v in data.items()}
     return data

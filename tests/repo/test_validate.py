@@ -326,3 +326,28 @@ def test_a_broken_kustomize_is_named_not_blamed_on_the_repository(
     assert (result.code, result.stdout) == (5, "")
     assert result.stderr.startswith(f"phoebe: error: {binary} is not a working kustomize (`{binary} version` exited ")
     assert result.stderr.count("\n") == 1
+
+
+def test_data_that_is_not_a_map_is_no_internal_error(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    """`data: "x"` on a Secret, `data: [1, 2]` on a ConfigMap: the API server refuses them at the
+    controller's dry-run (which `phoebe diff` shows); reading the checkout must not crash on them."""
+    odd = (
+        'apiVersion: v1\nkind: Secret\nmetadata:\n  name: s\n  namespace: default\ndata: "not-a-map"\n---\n'
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: default\ndata: [1, 2]\n"
+    )
+    extra = "postBuild:\n  substitute:\n    A: b\n  substituteFrom:\n    - kind: Secret\n      name: s\n"
+    root = _repo(
+        write_repo,
+        {
+            "odd": flux_ks("odd", "./apps/odd", "default"),
+            "reader": flux_ks("reader", "./apps/r", "default", extra=extra),
+        },
+        {"apps/odd/odd.yaml": odd, "apps/r/cm.yaml": CM},
+    )
+
+    validated = phoebe("validate", str(root))
+    shown = phoebe("status", "--repo", str(root), "-o", "json")
+
+    assert validated.code == 0, validated.stdout + validated.stderr
+    assert "internal error" not in validated.stderr + shown.stderr
+    assert shown.code == 0, shown.stderr
