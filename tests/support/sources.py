@@ -704,9 +704,9 @@ class SourceStandIn:
         source = self._source_of(obj) if kind == "HelmChart" else None
         built: Built = await loop.run_in_executor(self._executor, self._build, obj, source, source_revision)
         new_status, artifact = self._status_for(obj, built, token)
-        await self._patch_status(client, key, new_status)
         previous = state.revision if state else None
-        self._journal(key, new_status, changed=bool(artifact) and artifact["revision"] != previous)
+        # What revision_of answers is set before the status is written: a test that sees the
+        # status on the server sees the same revision here (it raced the other way round).
         with self._lock:
             self._states[key] = _State(
                 generation=generation,
@@ -715,6 +715,16 @@ class SourceStandIn:
                 artifact=artifact or (state.artifact if state else None),
                 source_revision=source_revision,
             )
+        try:
+            await self._patch_status(client, key, new_status)
+        except BaseException:
+            with self._lock:
+                if state is None:
+                    self._states.pop(key, None)
+                else:
+                    self._states[key] = state
+            raise
+        self._journal(key, new_status, changed=bool(artifact) and artifact["revision"] != previous)
         if artifact and artifact["revision"] != previous:
             for dependant in self._helm_charts_using(key):
                 self._enqueue(dependant)
