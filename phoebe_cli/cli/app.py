@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from phoebe_cli import __version__
-from phoebe_cli.cli import check, diff, events, logs, status, sync, validate
+from phoebe_cli.cli import build, check, diff, events, explain, logs, status, sync, validate
 from phoebe_cli.cli.options import (
     AsGroupOption,
     AsOption,
@@ -88,6 +88,8 @@ def build_app() -> typer.Typer:
     logs.register(app)
     validate.register(app)
     diff.register(app)
+    build.register(app)
+    explain.register(app)
     return app
 
 
