@@ -38,7 +38,12 @@ HELP = (
     "Against the cluster, as kustomize-controller: a Kustomization whose dry-run fails on an "
     "object is failing (the controller applies none of that stage or later, and prunes nothing); "
     "a suspended one is not compared unless --include-suspended.\n\n"
-    "Exit 0 when there are no differences, 1 when there are (a failing Kustomization is one)."
+    "phoebe diff images [NAME...]: only the container images each change moves (workloads: "
+    "Deployments, StatefulSets, DaemonSets, Jobs, CronJobs, Pods; init containers too), old and "
+    "new, as a table, -o json|yaml or -o markdown; both modes. A Kustomization named images is "
+    "'phoebe diff ks images'.\n\n"
+    "Exit 0 when there are no differences, 1 when there are (a failing Kustomization is one; "
+    "with images: an image that changes)."
 )
 
 
@@ -50,6 +55,7 @@ class DiffOutput(StrEnum):
 
 
 KIND_WORDS = ("ks", "kustomization", "kustomizations")
+IMAGES_WORD = "images"  # phoebe diff images [NAME...]: the image view of the same comparison
 
 
 def register(app: typer.Typer) -> None:
@@ -58,7 +64,10 @@ def register(app: typer.Typer) -> None:
     def diff_command(
         names: Annotated[
             list[str] | None,
-            typer.Argument(metavar="[ks] [NAME...]", help="Only these Flux Kustomizations (NAME or NAMESPACE/NAME)."),
+            typer.Argument(
+                metavar="[images|ks] [NAME...]",
+                help="Only these Flux Kustomizations (NAME or NAMESPACE/NAME); 'images' first: only image changes.",
+            ),
         ] = None,
         *,
         repo: Annotated[
@@ -126,6 +135,9 @@ def register(app: typer.Typer) -> None:
                 param_hint="'--include-suspended'",
             )
         selected = list(names or [])
+        images = bool(selected) and selected[0] == IMAGES_WORD
+        if images:
+            selected = selected[1:]
         if selected and selected[0].lower() in KIND_WORDS:
             selected = selected[1:]
         attrs = (
@@ -162,9 +174,13 @@ def register(app: typer.Typer) -> None:
                 terminal.debug(f"{runs} kustomize runs")
         else:
             report = _against_cluster(options, diff_options)
-        _render(terminal, report, output)
+        _render(terminal, report, output, images=images)
         for line in _warnings(report):
             terminal.warn(line)
+        if images:
+            from phoebe_cli.render.diff import images_differ
+
+            return ExitCode.NOT_HEALTHY if images_differ(report) or report.failing else ExitCode.OK
         unbuildable = bool(report.warnings) or any(k.warnings for k in report.kustomizations)
         differs = report.differs or (strict and unbuildable)
         return ExitCode.NOT_HEALTHY if differs else ExitCode.OK
@@ -185,14 +201,15 @@ def _warnings(report: "DiffReport") -> list[str]:
     return warning_lines(report)
 
 
-def _render(terminal: "Terminal", report: "DiffReport", output: DiffOutput) -> None:
+def _render(terminal: "Terminal", report: "DiffReport", output: DiffOutput, *, images: bool) -> None:
     from phoebe_cli.render import diff as view
 
     if output is DiffOutput.TEXT:
-        terminal.show(view.diff_view(report, color=terminal.color))
+        terminal.show((view.images_view if images else view.diff_view)(report, color=terminal.color))
     elif output is DiffOutput.MARKDOWN:
-        terminal.write(view.diff_markdown(report))
+        terminal.write((view.images_markdown if images else view.diff_markdown)(report))
     else:
         from phoebe_cli.render.documents import DataFormat, serialize
 
-        terminal.write(serialize(view.diff_document(report), DataFormat(output.value)))
+        document = (view.images_document if images else view.diff_document)(report)
+        terminal.write(serialize(document, DataFormat(output.value)))

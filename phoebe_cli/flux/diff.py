@@ -64,6 +64,7 @@ from phoebe_cli.flux.apply import (
     normalize_paths,
     prune_skip_reason,
 )
+from phoebe_cli.flux.images import ImageChange, image_changes
 from phoebe_cli.flux.inventory import ObjectKey
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.flux.secrets import MASK, SOPS_MARK, is_secret, is_sops_encrypted
@@ -159,6 +160,8 @@ class ObjectDiff:
     reason: str = ""
     truncated: bool = False
     qualified: bool = False  # another object of the comparison has this kind, namespace and name
+    # a workload created, changed or deleted: the containers whose image that moves
+    images: tuple[ImageChange, ...] = ()
 
     @property
     def is_secret(self) -> bool:
@@ -563,4 +566,5 @@ def compare(
         secret_keys=states,
         truncated=truncated,
         qualified=qualified,
+        images=image_changes(old, new),
     )

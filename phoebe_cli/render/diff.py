@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -480,3 +481,111 @@ def diff_markdown(report: DiffReport, *, limit: int = GITHUB_COMMENT_LIMIT) -> s
             f"_Truncated: {what}; a comment holds at most {limit} characters. Run `phoebe diff` to see everything._\n"
         )
     return out
+
+
+# --- diff images ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ImageRow:
+    """One container whose image the change moves, in the Kustomization that applies it."""
+
+    kustomization: str  # namespace/name
+    workload: str  # Kind/namespace/name
+    change: str  # the workload's: created, changed, deleted
+    container: str  # "app", "migrate (init)"
+    before: str | None
+    after: str | None
+
+
+def image_rows(report: DiffReport) -> list[ImageRow]:
+    """Every image the report moves, Kustomization by Kustomization, object by object."""
+    return [
+        ImageRow(f"{k.ref.namespace}/{k.ref.name}", diff.subject, diff.change, image.label, image.before, image.after)
+        for k in report.kustomizations
+        for diff in k.objects
+        if diff.change in (CREATED, CHANGED, DELETED)
+        for image in diff.images
+    ]
+
+
+def images_differ(report: DiffReport) -> bool:
+    return bool(image_rows(report))
+
+
+def _image_text(image: str | None) -> str:
+    return image if image is not None else symbols.ABSENT
+
+
+def images_summary(report: DiffReport) -> str:
+    rows = image_rows(report)
+    if not rows:
+        return "no image changes"
+    workloads = len({(r.kustomization, r.workload) for r in rows})
+    return f"{_plural(len(rows), 'image change')} in {_plural(workloads, 'workload')}"
+
+
+def images_view(report: DiffReport, *, color: bool) -> RenderableType:
+    """The image changes as a table (plain text when ``color`` is False): one row per container."""
+    from rich.console import Group
+    from rich.table import Table
+
+    rows = image_rows(report)
+    parts: list[RenderableType] = [Text(f"{report.base} → {report.head}", style=STYLE_HEADING if color else "")]
+    if rows:
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold" if color else "")
+        for column in ("KUSTOMIZATION", "WORKLOAD", "CONTAINER", "BEFORE", "AFTER"):
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(
+                row.kustomization,
+                row.workload,
+                row.container,
+                Text(_image_text(row.before), style=STYLE_REMOVED if color and row.before else ""),
+                Text(_image_text(row.after), style=STYLE_ADDED if color and row.after else ""),
+            )
+        parts.append(table)
+    parts.append(Text(images_summary(report), style=(STYLE_HEADING if rows else symbols.STYLE_OK) if color else ""))
+    return Group(*parts)
+
+
+def images_document(report: DiffReport) -> dict[str, Any]:
+    """The ``diff images -o json|yaml`` shape, pinned by tests/unit/test_render_diff.py."""
+    return document(
+        "ImageDiff",
+        {
+            "mode": report.mode,
+            "base": report.base,
+            "head": report.head,
+            "differs": images_differ(report),
+            "warnings": warning_lines(report),
+            "images": [
+                {
+                    "kustomization": row.kustomization,
+                    "workload": row.workload,
+                    "change": row.change,
+                    "container": row.container,
+                    "before": row.before,
+                    "after": row.after,
+                }
+                for row in image_rows(report)
+            ],
+        },
+    )
+
+
+def images_markdown(report: DiffReport) -> str:
+    """A pull-request comment: the image changes as one table (short enough for any comment)."""
+    title = f"## phoebe diff images: {report.base} → {report.head}\n\n"
+    rows = image_rows(report)
+    if not rows:
+        return title + "No image changes.\n\n" + _quote(warning_lines(report))
+    lines = ["| Kustomization | Workload | Container | Before | After |\n", "| --- | --- | --- | --- | --- |\n"]
+    for row in rows:
+        cells = [
+            _cell(row.kustomization),
+            _code(_cell(row.workload)),
+            _cell(row.container),
+            _code(_cell(row.before)) if row.before else symbols.ABSENT,
+            _code(_cell(row.after)) if row.after else symbols.ABSENT,
+        ]
+        lines.append("| " + " | ".join(cells) + " |\n")
+    return title + "".join(lines) + f"\n{images_summary(report)}\n\n" + _quote(warning_lines(report))
