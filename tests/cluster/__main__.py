@@ -2,7 +2,7 @@
 
     python -m tests.cluster build [--flux] [--oracles]
                                              build (or reuse) kube-apiserver and etcd
-                                             (--flux: also the Flux controllers and kwok;
+                                             (--flux: also the Flux controllers, the registry and kwok;
                                              --oracles: the flux CLI and the Go oracles)
     python -m tests.cluster up [--crds SET] [--sample]
                                              a control plane, left running; status written by hand
@@ -39,6 +39,8 @@ from tests.cluster.build import (
     kwok_program,
     log,
     oracle_programs,
+    registry_program,
+    source_controller_program,
 )
 
 SUPERVISOR_PID = "supervisor.pid"
@@ -58,6 +60,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         programs = (
             kustomize_controller_program(),
             helm_controller_program(),
+            source_controller_program(),
+            registry_program(),
             kwok_program(),
             kustomize_program(),
             helm_program(),

@@ -128,6 +128,31 @@ def helm_controller_program() -> GoProgram:
     )
 
 
+def source_controller_program() -> GoProgram:
+    """source-controller v1.9.6 through a small module (go/source-controller): its go.mod
+    repeats the controller's replace directives and pins pkg/artifact to v0.18.0, the version
+    the proxy serves (v1.9.6 asks for v0.18.3, which it does not)."""
+    return GoProgram(
+        "source-controller",
+        "source-controller",
+        "github.com/fluxcd/source-controller",
+        "github.com/fluxcd/source-controller",
+        ("-s", "-w"),
+    )
+
+
+def registry_program() -> GoProgram:
+    """The CNCF distribution registry (OCI), the OCIRepository and Helm OCI server of the e2e
+    stack (tests/cluster/registry.py)."""
+    return GoProgram(
+        "registry",
+        "registry",
+        "github.com/distribution/distribution/v3/cmd/registry",
+        "github.com/distribution/distribution/v3",
+        ("-s", "-w"),
+    )
+
+
 def kwok_program() -> GoProgram:
     return GoProgram("kwok", "kwok", "sigs.k8s.io/kwok/cmd/kwok", "sigs.k8s.io/kwok", ("-s", "-w"))
 
