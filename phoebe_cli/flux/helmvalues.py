@@ -69,8 +69,11 @@ def _set_path(values: dict[str, Any], path: str, value: Any) -> None:
         target[parts[-1]] = value
 
 
-def effective_values(release: Mapping[str, Any], lookup: Lookup) -> tuple[dict[str, Any], list[str]]:
-    """The merged values, and notes about sources that could not be read (missing, encrypted)."""
+def effective_values(
+    release: Mapping[str, Any], lookup: Lookup, *, mask: bool = True
+) -> tuple[dict[str, Any], list[str]]:
+    """The merged values, and notes about sources that could not be read (missing, encrypted).
+    ``mask=False`` keeps Secret values as they are: for rendering in memory only, never shown."""
     spec = release.get("spec") or {}
     values: dict[str, Any] = {}
     notes: list[str] = []
@@ -80,12 +83,12 @@ def effective_values(release: Mapping[str, Any], lookup: Lookup) -> tuple[dict[s
         kind, name = str(entry.get("kind", "")), str(entry.get("name", ""))
         key = str(entry.get("valuesKey") or DEFAULT_VALUES_KEY)
         source = lookup(kind, name)
-        secret = kind == "Secret"
+        secret = kind == "Secret" and mask
         if source is None:
             if not entry.get("optional"):
                 notes.append(f"valuesFrom {kind}/{name} is not in this build")
             continue
-        if secret and ((source.get("metadata") or {}).get("annotations") or {}).get("phoebe.dev/sops"):
+        if kind == "Secret" and ((source.get("metadata") or {}).get("annotations") or {}).get("phoebe.dev/sops"):
             notes.append(f"valuesFrom {kind}/{name} is SOPS-encrypted: its values are not known offline")
             continue
         text = _data(source, key)

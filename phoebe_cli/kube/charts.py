@@ -1,0 +1,234 @@
+"""Fetching charts over the network: Helm repository indexes and packages over HTTP(S), and the OCI
+distribution API (tags, manifests, blobs) for OCI Helm repositories and OCIRepositories.
+
+The only place chart bytes cross the network (httpx lives in ``kube/``). One ``httpx.Client`` per
+run, shared by the render threads. Errors become ``FetchFailed`` with one line and the HTTP
+status when there was one (401/403: the credentials were refused; 404: not there). Credentials
+are sent only to the host they are for and never appear in a message.
+
+OCI registries: a 401 answer's ``WWW-Authenticate`` challenge is followed — ``Bearer`` (a token
+from the realm, anonymous or with the basic credentials, as distribution's token auth and
+ghcr.io do) or ``Basic`` (distribution's htpasswd) — and the request asked again once.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+__all__ = ["ChartFetcher", "FetchFailed", "OciReference"]
+
+HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+    )
+)
+
+
+class FetchFailed(Exception):
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class OciReference:
+    """``oci://host[:port]/path``: the registry and the repository in it."""
+
+    host: str
+    repository: str
+    plain_http: bool = False
+
+    @classmethod
+    def parse(cls, url: str, *, plain_http: bool = False) -> OciReference:
+        rest = url.removeprefix("oci://").strip("/")
+        host, _, repository = rest.partition("/")
+        if not host or not repository:
+            raise FetchFailed(f"{url} is not an oci://HOST/REPOSITORY URL")
+        return cls(host, repository, plain_http)
+
+    def child(self, name: str) -> OciReference:
+        return OciReference(self.host, f"{self.repository}/{name}", self.plain_http)
+
+    @property
+    def base(self) -> str:
+        return f"{'http' if self.plain_http else 'https'}://{self.host}/v2/{self.repository}"
+
+    def __str__(self) -> str:
+        return f"oci://{self.host}/{self.repository}"
+
+
+Credentials = tuple[str, str] | None
+
+
+class ChartFetcher:
+    def __init__(self, *, timeout: float = 30) -> None:
+        self._timeout = timeout
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple[str, str], str] = {}
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=httpx.Timeout(self._timeout, connect=10), follow_redirects=True)
+            return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def _request(
+        self, url: str, *, headers: Mapping[str, str] | None = None, auth: Credentials = None
+    ) -> httpx.Response:
+        try:
+            return self._http().get(url, headers=dict(headers or {}), auth=auth)
+        except httpx.TimeoutException as exc:
+            raise FetchFailed(f"{_where(url)}: timed out") from exc
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"{_where(url)}: {_reason(exc)}") from exc
+
+    def get(self, url: str, auth: Credentials = None) -> bytes:
+        """An HTTP(S) GET (a repository index, a chart package); basic auth only to the host of ``url``."""
+        response = self._request(url, auth=auth)
+        _check(response, url, auth is not None)
+        return response.content
+
+    # --- OCI distribution API -------------------------------------------------------------
+
+    def _oci(self, ref: OciReference, path: str, creds: Credentials, accept: str = "") -> httpx.Response:
+        url = f"{ref.base}/{path}"
+        headers = {"Accept": accept} if accept else {}
+        token = self._tokens.get((ref.host, ref.repository))
+        if token is not None:
+            headers["Authorization"] = token
+        response = self._request(url, headers=headers)
+        if response.status_code == 401:
+            challenge = response.headers.get("www-authenticate", "")
+            authorization = self._authorize(ref, challenge, creds)
+            if authorization is not None:
+                headers["Authorization"] = authorization
+                self._tokens[(ref.host, ref.repository)] = authorization
+                response = self._request(url, headers=headers)
+        _check(response, str(ref), creds is not None)
+        return response
+
+    def _authorize(self, ref: OciReference, challenge: str, creds: Credentials) -> str | None:
+        scheme, _, params_text = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            if creds is None:
+                return None
+            return httpx.BasicAuth(*creds)._auth_header
+        if scheme.lower() != "bearer":
+            return None
+        params = dict(re.findall(r'(\w+)="([^"]*)"', params_text))
+        realm = params.get("realm")
+        if not realm:
+            return None
+        query = {
+            "service": params.get("service", ""),
+            "scope": params.get("scope") or f"repository:{ref.repository}:pull",
+        }
+        try:
+            answer = self._http().get(realm, params=query, auth=creds)
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"{_where(realm)}: {_reason(exc)}") from exc
+        _check(answer, str(ref), creds is not None)
+        try:
+            body = answer.json()
+        except ValueError as exc:
+            raise FetchFailed(f"{ref!s}: the token service answered no JSON") from exc
+        token = body.get("token") or body.get("access_token")
+        return f"Bearer {token}" if token else None
+
+    def oci_tags(self, ref: OciReference, creds: Credentials) -> list[str]:
+        tags: list[str] = []
+        path = "tags/list?n=1000"
+        for _ in range(50):  # pages
+            response = self._oci(ref, path, creds)
+            try:
+                tags.extend(str(t) for t in response.json().get("tags") or [])
+            except (ValueError, AttributeError) as exc:
+                raise FetchFailed(f"{ref}: the tag list is no JSON") from exc
+            link = response.headers.get("link", "")
+            found = re.search(r"<([^>]+)>", link)
+            if not found:
+                break
+            path = found.group(1).split(f"/v2/{ref.repository}/", 1)[-1]
+        return tags
+
+    def oci_manifest(self, ref: OciReference, reference: str, creds: Credentials) -> tuple[dict[str, Any], str]:
+        """The manifest of a tag or digest, and its digest."""
+        response = self._oci(ref, f"manifests/{reference}", creds, accept=MANIFEST_TYPES)
+        try:
+            manifest = response.json()
+        except ValueError as exc:
+            raise FetchFailed(f"{ref}:{reference}: the manifest is no JSON") from exc
+        digest = response.headers.get("docker-content-digest") or (reference if reference.startswith("sha256:") else "")
+        if not digest:
+            import hashlib
+
+            digest = "sha256:" + hashlib.sha256(response.content).hexdigest()
+        return manifest, digest
+
+    def oci_blob(self, ref: OciReference, digest: str, creds: Credentials) -> bytes:
+        return self._oci(ref, f"blobs/{digest}", creds).content
+
+
+def chart_layer(manifest: Mapping[str, Any], media_type: str = "") -> str | None:
+    """The digest of the manifest's Helm chart layer (or the layer of ``media_type``)."""
+    wanted = media_type or HELM_CHART_LAYER
+    for layer in manifest.get("layers") or []:
+        if isinstance(layer, Mapping) and layer.get("mediaType") == wanted:
+            return str(layer.get("digest") or "") or None
+    return None
+
+
+def resolve_url(base: str, url: str) -> str:
+    """A chart URL of an index entry, relative to the repository's URL as Helm resolves it."""
+    if urlsplit(url).scheme:
+        return url
+    return urljoin(base.rstrip("/") + "/", url)
+
+
+def same_host(a: str, b: str) -> bool:
+    return urlsplit(a).netloc == urlsplit(b).netloc
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return (
+        f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
+        if parts.scheme
+        else url
+    )
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    text = str(exc) or type(exc).__name__
+    if "Connection refused" in text or "ConnectError" in type(exc).__name__:
+        return "connection refused" if "refused" in text else f"cannot connect ({text})"
+    return text.splitlines()[0]
+
+
+def _check(response: httpx.Response, what: str, with_credentials: bool) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    if status == 401:
+        said = "refused the credentials" if with_credentials else "wants credentials (none given)"
+        raise FetchFailed(f"{_where(what)}: 401 Unauthorized: the server {said}", 401)
+    if status == 403:
+        raise FetchFailed(f"{_where(what)}: 403 Forbidden", 403)
+    if status == 404:
+        raise FetchFailed(f"{_where(what)}: 404 Not Found", 404)
+    raise FetchFailed(f"{_where(what)}: HTTP {status}", status)

@@ -1,0 +1,189 @@
+"""Charts on disk: the chart cache, charts in the checkout, Helm repository indexes.
+
+The cache is ``$XDG_CACHE_HOME/phoebe/charts`` (0700 like the rest of phoebe's cache):
+``<sha256>.tgz`` is a packaged chart by the digest of its bytes, ``<sha256>/`` the same chart
+unpacked (what helm renders from), ``resolved/`` what a version or tag resolved to last time
+(so an exact version already fetched needs no network), ``indexes/`` the last copy of each
+Helm repository index and OCI tag list (used when the network is not there), ``renders/`` the
+render cache (see ``usecases.build``). Nothing here ever comes from a Secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from phoebe_cli.repo.cache import cache_root, ensure_private_dir, write_private
+
+__all__ = ["ChartFiles", "IndexEntry", "chart_cache", "local_chart", "parse_index", "store_package"]
+
+
+class ChartProblem(Exception):
+    """A chart that cannot be used (not there, not a chart, a damaged package); one line."""
+
+
+@dataclass(frozen=True)
+class ChartFiles:
+    """A chart ready for ``helm template``: its directory, name, version and digest."""
+
+    path: Path
+    name: str
+    version: str
+    digest: str  # sha256:<hex> of the package, or of the files of a chart in the checkout
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    version: str
+    urls: tuple[str, ...]
+    digest: str
+    created: str
+
+
+def chart_cache() -> Path:
+    return cache_root() / "charts"
+
+
+def _chart_metadata(directory: Path) -> tuple[str, str]:
+    import yaml
+
+    chart_file = directory / "Chart.yaml"
+    try:
+        data = yaml.safe_load(chart_file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ChartProblem(f"{directory.name} is not a Helm chart (no readable Chart.yaml)") from exc
+    if not isinstance(data, Mapping) or not data.get("name"):
+        raise ChartProblem(f"{chart_file} has no chart name")
+    return str(data["name"]), str(data.get("version") or "")
+
+
+def local_chart(directory: Path) -> ChartFiles:
+    """A chart directory in the checkout (or a ``--source`` directory), its digest taken over its
+    files (names and contents), so an edited template is a new chart."""
+    if not directory.is_dir():
+        raise ChartProblem(f"{directory} is not a directory")
+    name, version = _chart_metadata(directory)
+    digest = hashlib.sha256()
+    for path in sorted(directory.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return ChartFiles(directory, name, version, "sha256:" + digest.hexdigest())
+
+
+def cached_package(digest: str) -> ChartFiles | None:
+    """The unpacked chart of a package already in the cache (by ``sha256:<hex>``)."""
+    hexdigest = digest.removeprefix("sha256:")
+    directory = chart_cache() / hexdigest
+    marker = directory / ".chart"
+    try:
+        name, version = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    return ChartFiles(directory / name, name, version, "sha256:" + hexdigest)
+
+
+def store_package(data: bytes, expected_digest: str = "") -> ChartFiles:
+    """A packaged chart (.tgz) into the cache by its digest, unpacked; ChartProblem when its digest is
+    not the one the index or manifest promised, or it is no chart."""
+    hexdigest = hashlib.sha256(data).hexdigest()
+    wanted = expected_digest.removeprefix("sha256:")
+    if wanted and wanted != hexdigest:
+        raise ChartProblem(f"the chart package's digest is sha256:{hexdigest}, not sha256:{wanted}")
+    known = cached_package(hexdigest)
+    if known is not None:
+        return known
+    root = chart_cache()
+    directory = root / hexdigest
+    try:
+        ensure_private_dir(directory)
+        write_private(root / f"{hexdigest}.tgz", data)
+        name = _unpack(data, directory)
+        chart_name, version = _chart_metadata(directory / name)
+        write_private(directory / ".chart", json.dumps([chart_name, version]).encode())
+    except OSError as exc:
+        raise ChartProblem(f"cannot write the chart cache {root}: {exc}") from exc
+    if chart_name != name:
+        # helm packages a chart in a directory named as the chart; follow what is there
+        os.replace(directory / name, directory / chart_name)
+        write_private(directory / ".chart", json.dumps([chart_name, version]).encode())
+    return ChartFiles(directory / chart_name, chart_name, version, "sha256:" + hexdigest)
+
+
+def _unpack(data: bytes, directory: Path) -> str:
+    """The package's files under ``directory``; the top directory's name. Links and paths out of
+    the directory are refused (a package is untrusted input)."""
+    try:
+        archive = tarfile.open(fileobj=io.BytesIO(data), mode="r:gz")  # noqa: SIM115 - closed below
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ChartProblem(f"the chart package is not a gzipped tar archive: {exc}") from exc
+    tops: set[str] = set()
+    with archive:
+        members = []
+        for member in archive.getmembers():
+            parts = Path(member.name).parts
+            if not parts or member.name.startswith("/") or ".." in parts:
+                raise ChartProblem(f"the chart package holds a path out of it: {member.name}")
+            if not (member.isfile() or member.isdir()):
+                continue
+            tops.add(parts[0])
+            members.append(member)
+        if len(tops) != 1:
+            raise ChartProblem("the chart package has no single top directory")
+        try:
+            archive.extractall(directory, members=members, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise ChartProblem(f"the chart package cannot be unpacked: {exc}") from exc
+    return tops.pop()
+
+
+def parse_index(text: str, chart: str) -> list[IndexEntry] | None:
+    """A Helm repository ``index.yaml``'s entries for one chart (None when the chart is not in it);
+    ChartProblem when it is no index."""
+    import yaml
+
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise ChartProblem(f"the repository index is not YAML: {exc}") from exc
+    if not isinstance(data, Mapping) or not isinstance(data.get("entries"), Mapping):
+        raise ChartProblem("the repository index has no entries")
+    versions = data["entries"].get(chart)
+    if versions is None:
+        return None
+    entries = []
+    for item in versions or []:
+        if not isinstance(item, Mapping) or item.get("version") is None:
+            continue
+        urls = tuple(str(u) for u in item.get("urls") or [])
+        entries.append(
+            IndexEntry(str(item["version"]), urls, str(item.get("digest") or ""), str(item.get("created") or ""))
+        )
+    return entries
+
+
+def remember(kind: str, key: str, value: Any) -> None:
+    """A small JSON note under the chart cache (a resolution, an index), by a digest of ``key``."""
+    name = hashlib.sha256(key.encode()).hexdigest()
+    directory = chart_cache() / kind
+    try:
+        ensure_private_dir(directory)
+        write_private(directory / f"{name}.json", json.dumps(value).encode())
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def recall(kind: str, key: str) -> Any:
+    name = hashlib.sha256(key.encode()).hexdigest()
+    try:
+        return json.loads((chart_cache() / kind / f"{name}.json").read_bytes())
+    except (OSError, ValueError):
+        return None

@@ -1,0 +1,651 @@
+"""``phoebe build``: what the checkout's Kustomizations apply, and HelmReleases rendered from
+their charts as helm-controller renders them.
+
+The rendering API (also used by ``diff``)::
+
+    render_helmreleases(model, selected, options) -> list[RenderedRelease]
+
+For each HelmRelease the model declares (or the ``selected`` refs), in parallel:
+
+1. helm-controller's reading of it (``flux.helmrelease.settings_of``): release name (shortened),
+   release, storage namespace, the chart request, CRD policy, post-renderers;
+2. its values: ``valuesFrom`` then ``values`` (``flux.helmvalues``), looked up among every
+   ConfigMap and Secret the checkout applies in the release's namespace, then in
+   ``options.lookup`` (e.g. the cluster's). The real values are used for rendering, in memory
+   only; ``RenderedRelease.values`` holds them with Secret-sourced leaves masked;
+3. the chart: from a HelmRepository (HTTP index + package, or OCI), an OCIRepository, a
+   HelmChart, or a GitRepository/Bucket that is this checkout (or a ``--source`` directory),
+   cached by digest (``repo.charts``);
+4. ``helm template`` (``repo.helm``), the chart's CRDs kept apart (applied per policy by the
+   controller, never in the release manifest), hooks apart (stored apart by Helm);
+5. the post-renderers: each ``kustomize`` entry with the kustomize binary phoebe uses, then
+   ``commonMetadata`` and the origin labels.
+
+A release whose chart cannot be fetched (offline, refused credentials, no such version) is
+``partial`` with the reason; one whose templates or post-renderers fail is ``failed``; neither
+stops the others. Renders are cached by a digest of everything that makes them (chart digest,
+values, post-renderers, names, kube version, helm's and kustomize's versions) — except renders
+whose values came from a Secret: those are never written to disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from phoebe_cli.flux.helmrelease import (
+    ChartRequest,
+    HelmReleaseSettings,
+    apply_common_metadata,
+    chart_request_of_helmchart,
+    post_render_kustomization,
+    settings_of,
+    values_digest,
+)
+from phoebe_cli.flux.helmvalues import effective_values
+from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.flux.secrets import data_of
+from phoebe_cli.repo.charts import ChartFiles, ChartProblem, local_chart
+from phoebe_cli.repo.model import BuildState, RepoModel, object_ref
+
+if TYPE_CHECKING:
+    from phoebe_cli.kube.charts import ChartFetcher, OciReference
+    from phoebe_cli.repo.helm import Helm, Rendered
+    from phoebe_cli.repo.kustomize import Kustomize
+
+RENDERED = "rendered"
+PARTIAL = "partial"  # the chart (or a values source) could not be had: nothing or not all is known
+FAILED = "failed"  # the chart is there, but helm or a post-renderer refused
+
+# (namespace, kind, name) -> the ConfigMap or Secret (real values), e.g. read from the cluster
+ObjectLookup = Callable[[str, str, str], Mapping[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    kube_version: str | None = None  # --kube-version; None: helm's default
+    api_versions: tuple[str, ...] = ()  # --api-versions (the cluster's, when asked)
+    sources: Mapping[str, Path] = field(default_factory=dict)  # --source NAME=DIR for chart sources
+    offline: bool = False  # never touch the network: charts only from the cache or the checkout
+    use_cache: bool = True  # renders (charts are always cached by digest)
+    refresh: bool = False  # resolve tags and exact versions again instead of trusting the last answer
+    lookup: ObjectLookup | None = None  # ConfigMaps/Secrets the checkout does not hold
+    workers: int = 0  # 0: the CPU count
+
+
+@dataclass
+class RenderedRelease:
+    ref: ObjectRef
+    release_name: str
+    target_namespace: str
+    storage_namespace: str
+    chart_name: str = ""
+    chart_version: str = ""
+    chart_digest: str = ""
+    chart_source: str = ""
+    values: dict[str, Any] = field(default_factory=dict)  # Secret-sourced leaves masked: for display
+    objects: list[dict[str, Any]] = field(default_factory=list)  # the release manifest, post-rendered
+    hooks: list[dict[str, Any]] = field(default_factory=list)
+    crds: list[dict[str, Any]] = field(default_factory=list)  # the chart's crds/, with the origin labels
+    install_crds: str = "Create"
+    upgrade_crds: str = "Skip"
+    state: str = RENDERED
+    reason: str = ""
+    notes: list[str] = field(default_factory=list)
+    values_from_secret: bool = False
+    cached: bool = False  # the render came from the render cache
+    # digest of the real values (sha256 of sorted JSON), in memory only; lets a caller tell a
+    # changed input from an unchanged one
+    input_digest: str = field(default="", repr=False)
+
+    @property
+    def manifest_objects(self) -> list[dict[str, Any]]:
+        """What ``build`` prints: CRDs (when installed: policy not Skip), the manifest, the hooks."""
+        crds = self.crds if self.install_crds != "Skip" else []
+        return [*crds, *self.objects, *self.hooks]
+
+
+class _Unavailable(Exception):
+    """The chart (or a credential) cannot be had: the release is partial."""
+
+
+class _Refused(Exception):
+    """helm or a post-renderer refused: the release failed."""
+
+
+def helmreleases_in(model: RepoModel) -> list[ObjectRef]:
+    return sorted((ref for ref in model.objects if ref.kind == "HelmRelease"), key=lambda r: (r.namespace, r.name))
+
+
+def render_helmreleases(
+    model: RepoModel, selected: Iterable[ObjectRef] | None, options: RenderOptions
+) -> list[RenderedRelease]:
+    """Every selected HelmRelease of the model rendered (all of them when ``selected`` is None), in
+    the order given (else by namespace and name). Raises ToolMissing when helm (or, for a release
+    with post-renderers, kustomize) is not installed; every other problem stays with its release."""
+    refs = list(selected) if selected is not None else helmreleases_in(model)
+    if not refs:
+        return []
+    renderer = _Renderer(model, options)
+    try:
+        workers = options.workers or max(2, os.cpu_count() or 2)
+        with ThreadPoolExecutor(max_workers=min(workers, len(refs))) as pool:
+            return list(pool.map(renderer.render, refs))
+    finally:
+        renderer.close()
+
+
+class _Renderer:
+    def __init__(self, model: RepoModel, options: RenderOptions) -> None:
+        from phoebe_cli.repo.helm import Helm
+
+        self.model = model
+        self.options = options
+        self.helm: Helm = Helm.find()  # ToolMissing: one line, exit 5, before any work
+        self._kustomize: Kustomize | None = None
+        self._fetcher: ChartFetcher | None = None
+        self._lock = threading.Lock()
+        self._charts: dict[tuple[Any, ...], Future[ChartFiles]] = {}
+        self._index = _model_index(model)
+
+    def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
+
+    @property
+    def fetcher(self) -> ChartFetcher:
+        with self._lock:
+            if self._fetcher is None:
+                from phoebe_cli.kube.charts import ChartFetcher
+
+                self._fetcher = ChartFetcher()
+            return self._fetcher
+
+    @property
+    def kustomize(self) -> Kustomize:
+        with self._lock:
+            if self._kustomize is None:
+                from phoebe_cli.repo.kustomize import Kustomize
+
+                self._kustomize = Kustomize.find()
+            return self._kustomize
+
+    # --- one release -------------------------------------------------------------------------
+
+    def render(self, ref: ObjectRef) -> RenderedRelease:
+        declared = self.model.objects.get(ref)
+        if declared is None:
+            result = RenderedRelease(ref, ref.name, ref.namespace, ref.namespace)
+            result.state, result.reason = FAILED, "not declared in the checkout"
+            return result
+        settings = settings_of(declared.obj, ref.namespace)
+        result = RenderedRelease(
+            ref,
+            settings.release_name,
+            settings.release_namespace,
+            settings.storage_namespace,
+            install_crds=settings.install_crds,
+            upgrade_crds=settings.upgrade_crds,
+        )
+        if settings.chart is None:
+            result.state, result.reason = FAILED, settings.problem
+            return result
+        lookup = self._values_lookup(ref.namespace)
+        real, notes = effective_values(declared.obj, lookup, mask=False)
+        shown, _ = effective_values(declared.obj, lookup)
+        result.values, result.notes = shown, list(notes)
+        result.values_from_secret = any(
+            isinstance(e, Mapping) and e.get("kind") == "Secret"
+            for e in (declared.obj.get("spec") or {}).get("valuesFrom") or []
+        )
+        try:
+            chart = self._chart(settings.chart, ref)
+        except _Unavailable as exc:
+            result.state, result.reason = PARTIAL, str(exc)
+            result.chart_source = settings.chart.source
+            return result
+        result.chart_name, result.chart_version, result.chart_digest = chart.name, chart.version, chart.digest
+        result.chart_source = settings.chart.source
+        if any(n for n in notes if "not known offline" in n or "is not in this build" in n):
+            result.state, result.reason = PARTIAL, "; ".join(notes)
+        try:
+            rendered, cached = self._render(settings, chart, real, result.values_from_secret)
+        except _Refused as exc:
+            result.state, result.reason = FAILED, str(exc)
+            return result
+        result.objects, result.hooks, result.crds, result.cached = (
+            rendered.manifest,
+            rendered.hooks,
+            rendered.crds,
+            cached,
+        )
+        result.input_digest = values_digest(
+            {"chart": chart.digest, "values": real, "post": list(settings.post_renderers)}
+        )
+        return result
+
+    def _values_lookup(self, namespace: str) -> Callable[[str, str], Mapping[str, Any] | None]:
+        def find(kind: str, name: str) -> Mapping[str, Any] | None:
+            found = self._index.get((namespace, kind, name))
+            if found is None and self.options.lookup is not None:
+                found = self.options.lookup(namespace, kind, name)
+            return found
+
+        return find
+
+    # --- rendering -----------------------------------------------------------------------------
+
+    def _render_key(self, settings: HelmReleaseSettings, chart: ChartFiles, values: Mapping[str, Any]) -> str:
+        parts = {
+            "v": 1,
+            "chart": chart.digest,
+            "values": values_digest(values),
+            "release": [settings.namespace, settings.name, settings.release_name, settings.release_namespace],
+            "post": list(settings.post_renderers),
+            "common": [settings.common_labels, settings.common_annotations],
+            "kube": [self.options.kube_version, list(self.options.api_versions)],
+            "helm": self.helm.version,
+            "kustomize": self.kustomize.version if settings.post_renderers else "",
+            "files": list(settings.chart.values_files) if settings.chart else [],
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _render(
+        self, settings: HelmReleaseSettings, chart: ChartFiles, values: Mapping[str, Any], from_secret: bool
+    ) -> tuple[Rendered, bool]:
+        from phoebe_cli.repo.charts import recall, remember
+        from phoebe_cli.repo.helm import Rendered, TemplateFailed, split_manifest, values_text
+
+        cacheable = self.options.use_cache and not from_secret
+        key = self._render_key(settings, chart, values) if cacheable else ""
+        if cacheable:
+            known = recall("renders", key)
+            if isinstance(known, dict):
+                return Rendered(known["manifest"], known["hooks"], known["crds"]), True
+        files = []
+        for name in settings.chart.values_files if settings.chart else ():
+            path = (chart.path / name).resolve()
+            if not path.is_relative_to(chart.path.resolve()) or not path.is_file():
+                raise _Refused(f"valuesFiles {name}: no such file in chart {chart.name}")
+            files.append(path)
+        try:
+            text = self.helm.template(
+                chart.path,
+                release=settings.release_name,
+                namespace=settings.release_namespace,
+                values_yaml=values_text(values),
+                values_files=files,
+                kube_version=self.options.kube_version,
+                api_versions=self.options.api_versions,
+            )
+            rendered = split_manifest(text)
+        except TemplateFailed as exc:
+            raise _Refused(f"helm template: {exc}") from exc
+        rendered.manifest = self._post_render(settings, rendered.manifest)
+        for obj in rendered.manifest + rendered.hooks:
+            apply_common_metadata(obj, settings)
+        for obj in rendered.crds:
+            apply_common_metadata(obj, settings, crd=True)
+        if cacheable:
+            remember("renders", key, {"manifest": rendered.manifest, "hooks": rendered.hooks, "crds": rendered.crds})
+        return rendered, False
+
+    def _post_render(self, settings: HelmReleaseSettings, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each ``kustomize`` post-renderer in order, run by kustomize on a private copy of the
+        rendered objects (in memory when /dev/shm is there: they may hold Secret values)."""
+        from phoebe_cli.repo.kustomize import BuildFailed
+        from phoebe_cli.repo.yamlio import dump_documents, load_text
+
+        for index, entry in enumerate(settings.post_renderers):
+            document = post_render_kustomization(entry, "helm-output.yaml")
+            if document is None:
+                continue
+            shm = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+            with tempfile.TemporaryDirectory(prefix="phoebe-postrender-", dir=shm) as work:
+                directory = Path(work)
+                (directory / "helm-output.yaml").write_text(dump_documents(objects))
+                (directory / "kustomization.yaml").write_text(json.dumps(document))
+                try:
+                    text = self.kustomize.build(directory)
+                except BuildFailed as exc:
+                    raise _Refused(f"postRenderers[{index}]: {exc}") from exc
+            objects = [o for o in load_text(text) if isinstance(o, dict)]
+        return objects
+
+    # --- charts -----------------------------------------------------------------------------------
+
+    def _chart(self, request: ChartRequest, ref: ObjectRef) -> ChartFiles:
+        """The chart of a request, fetched once per run however many releases ask for it."""
+        key = (request.source_kind, request.source_namespace, request.source_name, request.chart, request.version)
+        with self._lock:
+            future = self._charts.get(key)
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._charts[key] = future
+        if owner:
+            try:
+                future.set_result(self._resolve(request, ref))
+            except (_Unavailable, ChartProblem) as exc:
+                future.set_exception(_Unavailable(str(exc)))
+            except Exception as exc:  # noqa: BLE001 - handed to every release waiting for this chart
+                future.set_exception(exc)
+        return future.result()
+
+    def _source(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        declared = self.model.objects.get(ObjectRef(kind, namespace, name))
+        if declared is None:
+            raise _Unavailable(f"{kind} {namespace}/{name} is not declared in the checkout")
+        return declared.obj
+
+    def _resolve(self, request: ChartRequest, ref: ObjectRef) -> ChartFiles:
+        kind = request.source_kind
+        if kind == "HelmChart":
+            helmchart = self._source("HelmChart", request.source_namespace, request.source_name)
+            inner = chart_request_of_helmchart(helmchart, request.source_namespace)
+            if inner is None:
+                raise _Unavailable(
+                    f"HelmChart {request.source_namespace}/{request.source_name} has no usable sourceRef"
+                )
+            return self._resolve(inner, ref)
+        if kind in ("GitRepository", "Bucket"):
+            return self._checkout_chart(request)
+        source = self._source(kind, request.source_namespace, request.source_name)
+        spec = source.get("spec") or {}
+        if kind == "OCIRepository":
+            return self._oci_repository(source, request)
+        if str(spec.get("type") or "") == "oci" or str(spec.get("url") or "").startswith("oci://"):
+            return self._oci_helm_repository(source, request)
+        return self._http_helm_repository(source, request)
+
+    def _checkout_chart(self, request: ChartRequest) -> ChartFiles:
+        directory = self._source_directory(request)
+        chart_path = (directory / request.chart).resolve()
+        if not chart_path.is_relative_to(directory.resolve()):
+            raise _Unavailable(f"chart path {request.chart} is out of {request.source}")
+        if not chart_path.is_dir():
+            raise _Unavailable(f"chart path {request.chart} does not exist in {request.source}")
+        return local_chart(chart_path)
+
+    def _source_directory(self, request: ChartRequest) -> Path:
+        names = (request.source_name, f"{request.source_namespace}/{request.source_name}", request.source)
+        for name, directory in self.options.sources.items():
+            if name in names or name == f"{request.source_kind}/{request.source_namespace}/{request.source_name}":
+                return Path(directory)
+        for declared in self.model.kustomizations.values():
+            source_ref = declared.spec.get("sourceRef") or {}
+            if (
+                source_ref.get("kind") == request.source_kind
+                and source_ref.get("name") == request.source_name
+                and (source_ref.get("namespace") or declared.ref.namespace) == request.source_namespace
+                and declared.source_dir is not None
+            ):
+                return declared.source_dir
+        raise _Unavailable(f"{request.source} is not this checkout: map it with --source {request.source_name}=DIR")
+
+    # HelmRepository over HTTP(S) ----------------------------------------------------------------
+
+    def _http_helm_repository(self, source: Mapping[str, Any], request: ChartRequest) -> ChartFiles:  # noqa: PLR0915
+        from phoebe_cli.flux.semver import InvalidConstraint, pick_version
+        from phoebe_cli.kube.charts import FetchFailed, resolve_url, same_host
+        from phoebe_cli.repo.charts import cached_package, parse_index, recall, remember, store_package
+
+        spec = source.get("spec") or {}
+        url = str(spec.get("url") or "")
+        if not url.startswith(("http://", "https://")):
+            raise _Unavailable(f"{request.source}: url {url!r} is not http(s):// or oci://")
+        exact_key = f"http|{url}|{request.chart}|{request.version}"
+        known = recall("resolved", exact_key) if not self.options.refresh else None
+        if isinstance(known, dict) and _exact(request.version):
+            cached = cached_package(str(known.get("digest", "")))
+            if cached is not None:
+                return cached
+        creds = self._basic_credentials(source)
+        index_key = f"index|{url}"
+        text: str | None = None
+        offline_note = ""
+        if self.options.offline:
+            offline_note = "offline"
+        else:
+            try:
+                text = self.fetcher.get(url.rstrip("/") + "/index.yaml", creds).decode()
+                remember("indexes", index_key, text)
+            except FetchFailed as exc:
+                if exc.status in (401, 403):
+                    raise _Unavailable(f"{request.source}: {exc}") from exc
+                offline_note = str(exc)
+        if text is None:
+            text = recall("indexes", index_key)
+            if not isinstance(text, str):
+                raise _Unavailable(f"{request.source}: index not fetched ({offline_note}) and none cached")
+        entries = parse_index(text, request.chart)
+        if entries is None:
+            raise _Unavailable(f"chart {request.chart!r} is not in {request.source} ({url})")
+        try:
+            version = pick_version(request.version, [(e.version, e.created) for e in entries])
+        except InvalidConstraint as exc:
+            raise _Unavailable(f"chart version {request.version!r}: {exc}") from exc
+        if version is None:
+            raise _Unavailable(f"no {request.chart} chart version matches {request.version!r} in {request.source}")
+        entry = next(e for e in entries if e.version == version)
+        if entry.digest:
+            cached = cached_package(entry.digest)
+            if cached is not None:
+                remember("resolved", exact_key, {"digest": cached.digest})
+                return cached
+        if self.options.offline or not entry.urls:
+            raise _Unavailable(
+                f"{request.chart} {version}: not in the chart cache ({offline_note or 'no URL in the index'})"
+            )
+        package_url = resolve_url(url, entry.urls[0])
+        try:
+            data = self.fetcher.get(
+                package_url, creds if same_host(url, package_url) or spec.get("passCredentials") else None
+            )
+        except FetchFailed as exc:
+            raise _Unavailable(f"{request.source}: {exc}") from exc
+        chart = store_package(data, entry.digest)
+        remember("resolved", exact_key, {"digest": chart.digest})
+        return chart
+
+    # OCI ----------------------------------------------------------------------------------------
+
+    def _oci_helm_repository(self, source: Mapping[str, Any], request: ChartRequest) -> ChartFiles:
+        from phoebe_cli.kube.charts import FetchFailed, OciReference
+
+        spec = source.get("spec") or {}
+        try:
+            ref = OciReference.parse(str(spec.get("url") or ""), plain_http=bool(spec.get("insecure"))).child(
+                request.chart
+            )
+        except FetchFailed as exc:
+            raise _Unavailable(f"{request.source}: {exc}") from exc
+        creds = self._oci_credentials(source, ref)
+        return self._oci_chart(
+            ref,
+            creds,
+            tag="" if not _exact(request.version) else request.version,
+            semver=request.version if not _exact(request.version) else "",
+            digest="",
+            media_type="",
+            what=request.source,
+        )
+
+    def _oci_repository(self, source: Mapping[str, Any], request: ChartRequest) -> ChartFiles:
+        from phoebe_cli.kube.charts import FetchFailed, OciReference
+
+        spec = source.get("spec") or {}
+        try:
+            ref = OciReference.parse(str(spec.get("url") or ""), plain_http=bool(spec.get("insecure")))
+        except FetchFailed as exc:
+            raise _Unavailable(f"{request.source}: {exc}") from exc
+        wanted = spec.get("ref") or {}
+        selector = spec.get("layerSelector") or {}
+        creds = self._oci_credentials(source, ref)
+        # source-controller's precedence: digest, then semver, then tag (default latest)
+        digest = str(wanted.get("digest") or "")
+        semver = "" if digest else str(wanted.get("semver") or "")
+        tag = "" if digest or semver else str(wanted.get("tag") or "latest")
+        return self._oci_chart(
+            ref,
+            creds,
+            tag=tag,
+            semver=semver,
+            digest=digest,
+            media_type=str(selector.get("mediaType") or ""),
+            what=request.source,
+        )
+
+    def _oci_chart(
+        self,
+        ref: OciReference,
+        creds: tuple[str, str] | None,
+        *,
+        tag: str,
+        semver: str,
+        digest: str,
+        media_type: str,
+        what: str,
+    ) -> ChartFiles:
+        from phoebe_cli.flux.semver import InvalidConstraint, pick_version
+        from phoebe_cli.kube.charts import FetchFailed, chart_layer
+        from phoebe_cli.repo.charts import cached_package, recall, remember, store_package
+
+        resolution_key = f"oci|{ref}|{tag}|{digest}|{media_type}"
+        if not semver and not self.options.refresh:
+            known = recall("resolved", resolution_key)
+            if isinstance(known, dict):
+                cached = cached_package(str(known.get("digest", "")))
+                if cached is not None:
+                    return cached
+        if self.options.offline:
+            raise _Unavailable(f"{what}: {ref} is not in the chart cache (offline)")
+        try:
+            if semver:
+                tags_key = f"tags|{ref}"
+                try:
+                    tags = self.fetcher.oci_tags(ref, creds)
+                    remember("indexes", tags_key, tags)
+                except FetchFailed as exc:
+                    if exc.status in (401, 403):
+                        raise
+                    tags = recall("indexes", tags_key)
+                    if not isinstance(tags, list):
+                        raise
+                # OCI tags cannot hold "+": Helm pushes 1.0.0+b as 1.0.0_b
+                try:
+                    chosen = pick_version(semver, [(t.replace("_", "+"), "") for t in tags])
+                except InvalidConstraint as exc:
+                    raise _Unavailable(f"{what}: semver {semver!r}: {exc}") from exc
+                if chosen is None:
+                    raise _Unavailable(f"{what}: no tag of {ref} matches {semver!r}")
+                tag = chosen.replace("+", "_")
+                resolution_key = f"oci|{ref}|{tag}|{digest}|{media_type}"
+            manifest, manifest_digest = self.fetcher.oci_manifest(ref, digest or tag, creds)
+            layer = chart_layer(manifest, media_type)
+            if layer is None:
+                raise _Unavailable(f"{what}: {ref}:{digest or tag} holds no Helm chart layer")
+            cached = cached_package(layer)
+            if cached is None:
+                cached = store_package(self.fetcher.oci_blob(ref, layer, creds), layer)
+        except FetchFailed as exc:
+            raise _Unavailable(f"{what}: {exc}") from exc
+        remember("resolved", resolution_key, {"digest": cached.digest, "manifest": manifest_digest})
+        return cached
+
+    # credentials ------------------------------------------------------------------------------------
+
+    def _secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        found = self._index.get((namespace, "Secret", name))
+        if found is None and self.options.lookup is not None:
+            found = self.options.lookup(namespace, "Secret", name)
+        return found
+
+    def _secret_data(self, source: Mapping[str, Any], what: str) -> dict[str, str] | None:
+        secret_ref = ((source.get("spec") or {}).get("secretRef") or {}).get("name")
+        if not secret_ref:
+            return None
+        namespace = str((source.get("metadata") or {}).get("namespace") or "")
+        secret = self._secret(namespace, str(secret_ref))
+        if secret is None:
+            raise _Unavailable(
+                f"{what}: credentials Secret {namespace}/{secret_ref} is neither in the checkout nor given"
+            )
+        if ((secret.get("metadata") or {}).get("annotations") or {}).get("phoebe.dev/sops") or "sops" in secret:
+            raise _Unavailable(
+                f"{what}: credentials Secret {namespace}/{secret_ref} is SOPS-encrypted (not known offline)"
+            )
+        values: dict[str, str] = {}
+        for key, value in data_of(secret).items():
+            try:
+                values[str(key)] = base64.b64decode(str(value)).decode()
+            except (ValueError, UnicodeDecodeError):
+                continue
+        values.update({str(k): str(v) for k, v in data_of(secret, "stringData").items()})
+        return values
+
+    def _basic_credentials(self, source: Mapping[str, Any]) -> tuple[str, str] | None:
+        metadata = source.get("metadata") or {}
+        what = f"HelmRepository {metadata.get('namespace')}/{metadata.get('name')}"
+        data = self._secret_data(source, what)
+        if not data:
+            return None
+        if "username" in data and "password" in data:
+            return data["username"], data["password"]
+        return None
+
+    def _oci_credentials(self, source: Mapping[str, Any], ref: OciReference) -> tuple[str, str] | None:
+        metadata = source.get("metadata") or {}
+        what = f"{source.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
+        data = self._secret_data(source, what)
+        if not data:
+            return None
+        if "username" in data and "password" in data:
+            return data["username"], data["password"]
+        config_text = data.get(".dockerconfigjson")
+        if not config_text:
+            return None
+        try:
+            auths = json.loads(config_text).get("auths") or {}
+        except (ValueError, AttributeError):
+            raise _Unavailable(f"{what}: .dockerconfigjson is not JSON") from None
+        for host, entry in auths.items():
+            if str(host).removeprefix("https://").removeprefix("http://").split("/")[0] != ref.host:
+                continue
+            if entry.get("username") and entry.get("password"):
+                return str(entry["username"]), str(entry["password"])
+            if entry.get("auth"):
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+                return user, password
+        return None
+
+
+def _exact(version: str) -> bool:
+    """A version that names one version (no range, no wildcard)."""
+    from phoebe_cli.flux.semver import parse_version
+
+    return version not in ("", "*") and parse_version(version) is not None
+
+
+def _model_index(model: RepoModel) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+    """Every ConfigMap and Secret the checkout applies, as the cluster would hold it (substituted;
+    a plain Secret with its real values, which stay in memory), by (namespace, kind, name)."""
+    from phoebe_cli.repo.model import _as_applied
+
+    index: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for declared in model.kustomizations.values():
+        if declared.state == BuildState.FAILED:
+            continue
+        for obj in _as_applied(declared):  # kustomize already set targetNamespace
+            ref = object_ref(obj, declared.ref.namespace)
+            index[(ref.namespace, ref.kind, ref.name)] = obj
+    return index
