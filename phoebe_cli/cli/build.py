@@ -1,7 +1,151 @@
-"""``phoebe build``: what the checkout's Flux objects apply, rendered offline (issue 15, in progress)."""
+"""``phoebe build``: what the checkout's Flux objects apply, rendered offline — Kustomizations as
+kustomize-controller builds them, HelmReleases from their charts as helm-controller renders them."""
+
+from enum import StrEnum
+from typing import Annotated
 
 import typer
 
+from phoebe_cli.cli.options import (
+    AllowRemoteOption,
+    ClusterOption,
+    GlobalOptions,
+    NamespaceOption,
+    NoCacheOption,
+    PathOption,
+    RootFileOption,
+    SourceOption,
+    local_command,
+)
+from phoebe_cli.cli.runtime import terminal_for
+from phoebe_cli.errors import ExitCode, UsageError
+
+HELP = (
+    "Print what the checkout applies, offline.\n\n"
+    "phoebe build ks [NAME...]: the objects each Flux Kustomization applies, exactly as the repo "
+    "model builds them (postBuild substitution, commonMetadata, SOPS values masked); --recursive "
+    "adds the Kustomizations below the named ones.\n\n"
+    "phoebe build hr [NAME...]: each HelmRelease rendered from its chart as helm-controller "
+    "renders it (chart from its HelmRepository, OCIRepository, HelmChart or this checkout; "
+    "values and valuesFrom; release name and namespace; CRDs per install.crds; postRenderers; "
+    "Flux's labels) with `helm template`. Charts and renders are cached "
+    "($XDG_CACHE_HOME/phoebe/charts).\n\n"
+    "phoebe build all [NAME...]: the Kustomizations (all, or the named ones) and the HelmReleases "
+    "they apply, rendered.\n\n"
+    "Output: a YAML stream (default) or -o json. Secret values are masked, wherever the chart "
+    "put them. A HelmRelease whose chart cannot be fetched is partial, one whose templates fail is "
+    "failed: one line each on stderr, the others still print. Exit 0 when everything built and "
+    "rendered, 1 when something did not."
+)
+
+KINDS = {
+    "ks": "ks",
+    "kustomization": "ks",
+    "kustomizations": "ks",
+    "hr": "hr",
+    "helmrelease": "hr",
+    "helmreleases": "hr",
+    "all": "all",
+}
+
+
+class BuildOutput(StrEnum):
+    YAML = "yaml"
+    JSON = "json"
+
 
 def register(app: typer.Typer) -> None:
-    """Registers nothing yet: the build command lands with the rendering work."""
+    @app.command("build", help=HELP)
+    @local_command()
+    def build_command(
+        kind: Annotated[str, typer.Argument(metavar="ks|hr|all", help="What to build.")],
+        names: Annotated[
+            list[str] | None,
+            typer.Argument(metavar="[NAME...]", help="Only these (NAME or NAMESPACE/NAME)."),
+        ] = None,
+        *,
+        repo: Annotated[
+            str | None,
+            typer.Option("--repo", metavar="PATH", help="The checkout (default: the Git repository around here)."),
+        ] = None,
+        path_filter: PathOption = None,
+        namespace: NamespaceOption = None,
+        recursive: Annotated[
+            bool, typer.Option("--recursive", "-r", help="ks: also the Kustomizations below the named ones.")
+        ] = False,
+        output: Annotated[
+            BuildOutput, typer.Option("--output", "-o", metavar="yaml|json", help="Output format.")
+        ] = BuildOutput.YAML,
+        kube_version: Annotated[
+            str | None,
+            typer.Option(
+                "--kube-version", metavar="VERSION", help="Kubernetes version charts see (helm's default: its own)."
+            ),
+        ] = None,
+        api_versions: Annotated[
+            list[str] | None,
+            typer.Option("--api-versions", metavar="GROUP/VERSION", help="API versions charts see (repeatable)."),
+        ] = None,
+        offline: Annotated[
+            bool, typer.Option("--offline", help="Never fetch charts: only the cache and the checkout.")
+        ] = False,
+        refresh: Annotated[
+            bool, typer.Option("--refresh", help="Resolve chart tags and versions again (not the last answer).")
+        ] = False,
+        root_file: RootFileOption = None,
+        cluster: ClusterOption = None,
+        source: SourceOption = None,
+        no_cache: NoCacheOption = False,
+        allow_remote: AllowRemoteOption = False,
+        options: GlobalOptions,
+    ) -> int:
+        from pathlib import Path
+
+        from phoebe_cli.render import build as view
+        from phoebe_cli.render.documents import DataFormat, serialize
+        from phoebe_cli.usecases.build import BuildOptions, RenderOptions, build
+        from phoebe_cli.usecases.repo import RepoOptions, load, model_options
+
+        what = KINDS.get(kind.lower())
+        if what is None:
+            raise UsageError(f"phoebe build {kind}: say ks, hr or all")
+        terminal = terminal_for(options)
+        repo_options = RepoOptions(
+            path=repo or "",
+            path_option="--repo",
+            roots=tuple(root_file or ()),
+            sources=tuple(source or ()),
+            use_cache=not no_cache,
+            allow_remote=allow_remote,
+            cluster=cluster,
+        )
+        chart_sources = {name: Path(p) for name, p in model_options(repo_options).sources.items()}
+        model = load(repo_options)
+        result = build(
+            model,
+            BuildOptions(
+                what=what,
+                names=tuple(names or ()),
+                namespace=namespace,
+                recursive=recursive,
+                narrow=path_filter,
+                render=RenderOptions(
+                    kube_version=kube_version,
+                    api_versions=tuple(api_versions or ()),
+                    sources=chart_sources,
+                    offline=offline,
+                    use_cache=not no_cache,
+                    refresh=refresh,
+                ),
+            ),
+        )
+        if output is BuildOutput.YAML:
+            terminal.write(view.yaml_stream(result))
+        else:
+            terminal.write(serialize(view.build_document(result), DataFormat(output.value)))
+        for level, line in view.problem_lines(result):
+            if level == "error":
+                terminal.note(f"error: {line}")
+            else:
+                terminal.warn(line)
+        return ExitCode.NOT_HEALTHY if result.problems else ExitCode.OK

@@ -53,7 +53,7 @@ from phoebe_cli.flux.helmrelease import (
 )
 from phoebe_cli.flux.helmvalues import effective_values
 from phoebe_cli.flux.objects import ObjectRef
-from phoebe_cli.flux.secrets import data_of
+from phoebe_cli.flux.secrets import MASK, data_of, mask_secret
 from phoebe_cli.repo.charts import ChartFiles, ChartProblem, local_chart
 from phoebe_cli.repo.model import BuildState, RepoModel, object_ref
 
@@ -107,11 +107,132 @@ class RenderedRelease:
     # changed input from an unchanged one
     input_digest: str = field(default="", repr=False)
 
+    # the Secret-sourced value strings, in memory only: scrubbed from what is shown
+    secret_strings: frozenset[str] = field(default=frozenset(), repr=False)
+
     @property
     def manifest_objects(self) -> list[dict[str, Any]]:
         """What ``build`` prints: CRDs (when installed: policy not Skip), the manifest, the hooks."""
         crds = self.crds if self.install_crds != "Skip" else []
         return [*crds, *self.objects, *self.hooks]
+
+    def shown_objects(self) -> list[dict[str, Any]]:
+        """``manifest_objects`` safe to print: Secrets' values masked, and every value that came
+        from a Secret (valuesFrom) replaced by the mask wherever the chart put it."""
+        return [_scrub(mask_secret(obj), self.secret_strings) for obj in self.manifest_objects]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """``phoebe build``: which objects, and how releases are rendered."""
+
+    what: str  # "ks", "hr" or "all"
+    names: tuple[str, ...] = ()  # NAME or NAMESPACE/NAME
+    namespace: str | None = None
+    recursive: bool = False  # ks: the Kustomizations below the selected ones too
+    narrow: str | None = None  # --path: only Kustomizations whose spec.path is DIR or below (and what they declare)
+    render: RenderOptions = field(default_factory=RenderOptions)
+
+
+@dataclass(frozen=True)
+class BuiltKustomization:
+    ref: ObjectRef
+    path: str
+    state: str  # repo.model.BuildState
+    message: str
+    objects: list[dict[str, Any]]  # as applied: substituted, Secret values masked
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    kustomizations: list[BuiltKustomization]
+    releases: list[RenderedRelease]
+
+    @property
+    def problems(self) -> int:
+        """Kustomizations that failed, releases not rendered (partial or failed)."""
+        return sum(k.state == BuildState.FAILED for k in self.kustomizations) + sum(
+            r.state != RENDERED for r in self.releases
+        )
+
+
+def _matches(ref: ObjectRef, names: tuple[str, ...], namespace: str | None) -> bool:
+    if namespace and ref.namespace != namespace:
+        return False
+    return not names or ref.name in names or f"{ref.namespace}/{ref.name}" in names
+
+
+def _unknown(kind: str, names: tuple[str, ...], found: Iterable[ObjectRef], namespace: str | None) -> None:
+    from phoebe_cli.errors import NotFound
+
+    seen = {r.name for r in found} | {f"{r.namespace}/{r.name}" for r in found}
+    missing = [n for n in names if n not in seen]
+    if missing:
+        where = f" in namespace {namespace}" if namespace else ""
+        raise NotFound(f"no {kind} {', '.join(missing)}{where} in the checkout")
+
+
+def select_kustomizations(
+    model: RepoModel, names: tuple[str, ...], namespace: str | None, *, recursive: bool
+) -> list[ObjectRef]:
+    """The Kustomizations named (all when none are), with those below them when ``recursive``;
+    NotFound naming what the checkout does not declare."""
+    chosen = [ref for ref in model.kustomizations if _matches(ref, names, namespace)]
+    _unknown("Kustomization", names, chosen, namespace)
+    if recursive:
+        wanted = set(chosen)
+        grew = True
+        while grew:
+            below = {ref for ref, k in model.kustomizations.items() if k.origin.parent in wanted and ref not in wanted}
+            wanted |= below
+            grew = bool(below)
+        chosen = list(wanted)
+    return sorted(chosen, key=lambda r: (r.namespace, r.name))
+
+
+def select_helmreleases(model: RepoModel, names: tuple[str, ...], namespace: str | None) -> list[ObjectRef]:
+    chosen = [ref for ref in helmreleases_in(model) if _matches(ref, names, namespace)]
+    _unknown("HelmRelease", names, chosen, namespace)
+    return chosen
+
+
+def build(model: RepoModel, options: BuildOptions) -> BuildResult:
+    """``phoebe build ks|hr|all`` on a loaded model: the selected Kustomizations' objects and/or
+    the selected HelmReleases rendered (``all``: the releases the selected Kustomizations apply)."""
+    kustomizations: list[BuiltKustomization] = []
+    releases: list[RenderedRelease] = []
+    under = _under(model, options.narrow)
+    if options.what in ("ks", "all"):
+        chosen = select_kustomizations(model, options.names, options.namespace, recursive=options.recursive)
+        for ref in chosen:
+            if under is not None and ref not in under:
+                continue
+            declared = model.kustomizations[ref]
+            kustomizations.append(
+                BuiltKustomization(ref, declared.path, declared.state, declared.message, list(declared.objects))
+            )
+    if options.what == "hr":
+        refs = select_helmreleases(model, options.names, options.namespace)
+        if under is not None:
+            refs = [r for r in refs if r in under]
+        releases = render_helmreleases(model, refs, options.render)
+    elif options.what == "all":
+        built = {r for k in kustomizations for r in _declared_by(model, k.ref)}
+        refs = [r for r in helmreleases_in(model) if r in built]
+        releases = render_helmreleases(model, refs, options.render)
+    return BuildResult(kustomizations, releases)
+
+
+def _under(model: RepoModel, prefix: str | None) -> set[ObjectRef] | None:
+    if prefix is None:
+        return None
+    from phoebe_cli.usecases.repo import narrowed
+
+    return narrowed(model, prefix)
+
+
+def _declared_by(model: RepoModel, parent: ObjectRef) -> list[ObjectRef]:
+    return [ref for ref, d in model.objects.items() if d.declared_by == parent]
 
 
 class _Unavailable(Exception):
@@ -203,6 +324,7 @@ class _Renderer:
         real, notes = effective_values(declared.obj, lookup, mask=False)
         shown, _ = effective_values(declared.obj, lookup)
         result.values, result.notes = shown, list(notes)
+        result.secret_strings = frozenset(_masked_strings(real, shown))
         result.values_from_secret = any(
             isinstance(e, Mapping) and e.get("kind") == "Secret"
             for e in (declared.obj.get("spec") or {}).get("valuesFrom") or []
@@ -649,3 +771,36 @@ def _model_index(model: RepoModel) -> dict[tuple[str, str, str], Mapping[str, An
             ref = object_ref(obj, declared.ref.namespace)
             index[(ref.namespace, ref.kind, ref.name)] = obj
     return index
+
+
+MIN_SCRUBBED = 3  # shorter Secret values ("1", "no") would mask half of any manifest
+
+
+def _masked_strings(real: Any, shown: Any) -> set[str]:
+    """The real leaves where the shown values hold the mask."""
+    found: set[str] = set()
+    if isinstance(real, Mapping) and isinstance(shown, Mapping):
+        for key, value in real.items():
+            found |= _masked_strings(value, shown.get(key))
+    elif isinstance(real, list) and isinstance(shown, list):
+        for value, mask in zip(real, shown, strict=False):
+            found |= _masked_strings(value, mask)
+    elif shown == MASK and real is not None and not isinstance(real, (Mapping, list)):
+        text = str(real)
+        if len(text) >= MIN_SCRUBBED:
+            found.add(text)
+    return found
+
+
+def _scrub(value: Any, secrets: frozenset[str]) -> Any:
+    if not secrets:
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, secrets) for v in value]
+    if isinstance(value, str):
+        for secret in sorted(secrets, key=len, reverse=True):
+            if secret in value:
+                value = value.replace(secret, MASK)
+    return value
