@@ -47,6 +47,12 @@ class StatusOutput(StrEnum):
     TABLE = "table"
     JSON = "json"
     YAML = "yaml"
+    MERMAID = "mermaid"
+    DOT = "dot"
+    SVG = "svg"
+
+
+GRAPH_OUTPUTS = (StatusOutput.MERMAID, StatusOutput.DOT, StatusOutput.SVG)
 
 
 def register(app: typer.Typer) -> None:
@@ -69,7 +75,13 @@ def register(app: typer.Typer) -> None:
         failed: Annotated[bool, typer.Option("--failed", help="Only what is failing, progressing or unknown.")] = False,
         suspended: Annotated[bool, typer.Option("--suspended", help="Only what is suspended.")] = False,
         output: Annotated[
-            StatusOutput, typer.Option("--output", "-o", metavar="tree|table|json|yaml", help="Output format.")
+            StatusOutput,
+            typer.Option(
+                "--output",
+                "-o",
+                metavar="tree|table|json|yaml|mermaid|dot|svg",
+                help="Output format; mermaid, dot and svg draw the Kustomization and HelmRelease graph.",
+            ),
         ] = StatusOutput.TREE,
         root: Annotated[
             str | None, typer.Option("--root", metavar="NAME", help="Start the tree at this Kustomization.")
@@ -130,6 +142,12 @@ def register(app: typer.Typer) -> None:
         ]
         if repo is None and repo_only:
             raise typer.BadParameter(f"{repo_only[0]} goes with --repo", param_hint="'--repo'")
+        if watch and output in GRAPH_OUTPUTS:
+            raise typer.BadParameter(
+                f"-o {output.value} draws once; it does not go with --watch", param_hint="'--watch'"
+            )
+        if compare and output in GRAPH_OUTPUTS:
+            raise typer.BadParameter(f"-o {output.value} does not go with --compare", param_hint="'--compare'")
         if repo is not None and watch:
             raise typer.BadParameter("--watch looks at the cluster; it does not go with --repo", param_hint="'--watch'")
         status_options = StatusOptions(
@@ -169,7 +187,10 @@ def register(app: typer.Typer) -> None:
 def _render(terminal: "Terminal", report: "StatusReport", output: StatusOutput) -> None:
     from phoebe_cli.render import status as view
 
-    if output is StatusOutput.TREE:
+    if output in GRAPH_OUTPUTS:
+        text = view.graph_text(report, output.value)
+        terminal.write(text if output is not StatusOutput.SVG else _svg(text))
+    elif output is StatusOutput.TREE:
         terminal.show(view.tree_view(report, with_header=terminal.stdout_is_tty))
     elif output is StatusOutput.TABLE:
         terminal.show(view.table_view(report, with_header=terminal.stdout_is_tty))
@@ -177,6 +198,12 @@ def _render(terminal: "Terminal", report: "StatusReport", output: StatusOutput) 
         from phoebe_cli.render.documents import DataFormat, serialize
 
         terminal.write(serialize(view.status_document(report), DataFormat(output.value)))
+
+
+def _svg(dot_source: str) -> str:
+    from phoebe_cli.render.graph import svg
+
+    return svg(dot_source)
 
 
 def _once(options: GlobalOptions, status_options: "StatusOptions", output: StatusOutput) -> int:

@@ -299,6 +299,20 @@ def table_view(report: StatusReport, *, with_header: bool) -> RenderableType:
     return Group(*parts)
 
 
+def graph_text(report: StatusReport, language: str) -> str:
+    """The Kustomization and HelmRelease graph of what the report shows (the selection, the
+    Kustomizations that applied it, and the blocked-by chains that lead from it) in ``mermaid``
+    or ``dot``; ``svg`` gets the DOT source, for Graphviz to draw."""
+    from phoebe_cli.flux.graph import build_graph
+    from phoebe_cli.render import graph
+
+    drawn = build_graph(report.objects, report.blocked, report.shown)
+    title = f"phoebe status: {'checkout ' if report.declared else 'context '}{report.context}"
+    if language == "mermaid":
+        return graph.mermaid(drawn, title=title)
+    return graph.dot(drawn, title=title)
+
+
 def _ref_doc(ref: ObjectRef) -> dict[str, str]:
     return {"kind": ref.kind, "namespace": ref.namespace, "name": ref.name}
 
