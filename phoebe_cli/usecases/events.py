@@ -88,7 +88,8 @@ def _field_selector(ref: ObjectRef) -> str:
     return f"involvedObject.kind={ref.kind},involvedObject.name={ref.name},involvedObject.namespace={ref.namespace}"
 
 
-async def _events_of(session: Session, ref: ObjectRef) -> list[Event]:
+async def events_of(session: Session, ref: ObjectRef) -> list[Event]:
+    """The events about one object (explain reads them too)."""
     items, _ = await session.kube.list_all(
         EVENTS.collection_path(ref.namespace),
         params={"fieldSelector": _field_selector(ref)},
@@ -104,11 +105,15 @@ async def _subjects(session: Session, kind: FluxKind, namespace: str, name: str)
         raw = await session.kube.get_json(served.object_path(namespace, name), what=f"{kind.kind} {namespace}/{name}")
     except NotFound:
         raise NotFound(f"{kind.kind} not found: {namespace}/{name}") from None
-    obj = FluxObject.from_api(kind, raw)
+    return event_subjects(FluxObject.from_api(kind, raw))
+
+
+def event_subjects(obj: FluxObject) -> list[ObjectRef]:
+    """The object, the source it reads from, and for a HelmRelease its HelmChart's repository."""
     refs = [obj.ref]
     if obj.source_ref is not None:
         refs.append(obj.source_ref)
-    if kind is HELM_RELEASE and obj.chart_source_ref is not None:
+    if obj.kind is HELM_RELEASE and obj.chart_source_ref is not None:
         refs.append(obj.chart_source_ref)
     return refs
 
@@ -130,7 +135,7 @@ async def events(session: Session, options: EventsOptions) -> EventsReport:
             if not await namespace_exists(session, namespace):
                 raise NotFound(f"namespace {namespace} not found") from None
             raise
-        found = [e for batch in await asyncio.gather(*(_events_of(session, r) for r in subjects)) for e in batch]
+        found = [e for batch in await asyncio.gather(*(events_of(session, r) for r in subjects)) for e in batch]
     else:
         subjects = []
         params = {}
