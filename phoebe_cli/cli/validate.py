@@ -1,7 +1,7 @@
 """``phoebe validate``: what would make Flux fail, found in the checkout before it is pushed."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,6 +17,9 @@ from phoebe_cli.cli.options import (
 from phoebe_cli.cli.runtime import terminal_for
 from phoebe_cli.errors import ExitCode
 
+if TYPE_CHECKING:
+    from phoebe_cli.repo.model import RepoModel
+
 HELP = (
     "Check the checkout the way Flux will read it, offline: every Flux Kustomization from the "
     "roots down (the Kustomizations and sources no other Kustomization applies: flux bootstrap's "
@@ -28,7 +31,8 @@ HELP = (
     'accepts: ${VARS} nobody sets (Flux writes ""), an object applied by two Kustomizations, '
     "remote bases not built offline, a source that is another repository (map it with --source).\n\n"
     "Exit 0 when there are no errors (with --strict: no warnings either), 1 when there are. "
-    "-o github prints GitHub Actions annotations on the files."
+    "-o github prints GitHub Actions annotations on the files; -o markdown a report for a pull request, "
+    "with the graph of the Kustomizations and HelmReleases it checked (mermaid)."
 )
 
 
@@ -37,6 +41,7 @@ class ValidateOutput(StrEnum):
     JSON = "json"
     YAML = "yaml"
     GITHUB = "github"
+    MARKDOWN = "markdown"
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +56,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         *,
         output: Annotated[
-            ValidateOutput, typer.Option("--output", "-o", metavar="text|json|yaml|github", help="Output format.")
+            ValidateOutput,
+            typer.Option("--output", "-o", metavar="text|json|yaml|github|markdown", help="Output format."),
         ] = ValidateOutput.TEXT,
         root_file: Annotated[
             list[str] | None,
@@ -99,6 +105,8 @@ def register(app: typer.Typer) -> None:
         )
         if output is ValidateOutput.TEXT:
             terminal.show(view.findings_view(result.findings, summary))
+        elif output is ValidateOutput.MARKDOWN:
+            terminal.write(view.findings_markdown(result.findings, summary, _graph(result.model, path_filter)))
         elif output is ValidateOutput.GITHUB:
             if result.findings:
                 terminal.write(view.github_lines(result.findings))
@@ -110,6 +118,15 @@ def register(app: typer.Typer) -> None:
             terminal.write(serialize(document, DataFormat(output.value)))
         failed = result.errors or (strict and result.warnings)
         return ExitCode.NOT_HEALTHY if failed else ExitCode.OK
+
+
+def _graph(model: "RepoModel", narrow: str | None) -> str:
+    """The mermaid block of what validate checked (with --path: what is under it)."""
+    from phoebe_cli.render.graph import mermaid_block
+    from phoebe_cli.usecases.repo import declared_snapshot, narrowed
+
+    objects = declared_snapshot(model).objects
+    return mermaid_block(objects, narrowed(model, narrow) if narrow else None)
 
 
 def _count(number: int, noun: str) -> str:

@@ -44,6 +44,28 @@ def github_lines(found: list[Finding]) -> str:
     return "\n".join(lines)
 
 
+def _cell(text: str) -> str:
+    """Text safe in a markdown table cell: one line, pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def findings_markdown(found: list[Finding], summary: str, graph: str | None = None) -> str:
+    """Findings as markdown for a pull request or an issue: a verdict line, a table of findings,
+    and ``graph`` (a fenced mermaid block, see render.graph.mermaid_block) under it."""
+    errors = sum(1 for f in found if f.severity == ERROR)
+    verdict = "❌" if errors else ("⚠️" if found else "✅")
+    lines = ["## phoebe validate", "", f"{verdict} {_cell(summary)}", ""]
+    if found:
+        lines += ["| Severity | Code | Where | Message |", "| --- | --- | --- | --- |"]
+        for finding in found:
+            where = f"`{_cell(finding.location)}`" if finding.location else ""
+            lines.append(f"| {finding.severity} | {finding.code} | {where} | {_cell(finding.message)} |")
+        lines.append("")
+    if graph:
+        lines += ["### Kustomizations and HelmReleases", "", graph.rstrip("\n"), ""]
+    return "\n".join(lines)
+
+
 def findings_document(found: list[Finding], kustomizations: int, runs: int) -> dict[str, Any]:
     return document(
         "ValidationReport",
