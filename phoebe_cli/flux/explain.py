@@ -233,9 +233,9 @@ def source_view(obj: FluxObject, objects: Mapping[ObjectRef, FluxObject]) -> Sou
     source = objects.get(ref)
     artifact: Mapping[str, Any] = (source.status.get("artifact") or {}) if source is not None else {}
     if obj.kind is HELM_RELEASE:
-        history = obj.status.get("history") or []
-        last = history[0] if history and isinstance(history[0], Mapping) else {}
-        applied = str(last["chartVersion"]) if last.get("chartVersion") else None
+        # the newest release that was deployed (a failed one was attempted, not applied)
+        deployed = [h for h in _history(obj.status) if h.status == "deployed" and h.chart_version]
+        applied = deployed[0].chart_version if deployed else None
     else:
         applied = obj.status.get("lastAppliedRevision")
     return SourceView(

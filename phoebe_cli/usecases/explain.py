@@ -371,7 +371,9 @@ async def _list_workloads(session: Session, group: str, kind: str, namespace: st
         )
     except Forbidden:
         return [], [f"{served.plural} in {namespace}"]
-    return [(ObjectKey.of({**item, "apiVersion": served.api_version, "kind": kind}), item) for item in items], []
+    # list items carry no apiVersion and kind: kstatus' rules go by them
+    typed = [{**item, "apiVersion": served.api_version, "kind": kind} for item in items]
+    return [(ObjectKey.of(item), item) for item in typed], []
 
 
 async def _with_pods(
