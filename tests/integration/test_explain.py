@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.cluster.api import Api
 from tests.conftest import Cluster, PhoebeRunner
 from tests.integration.test_events import event
 from tests.integration.test_impersonation import FLUX_GROUPS, bind, certificate_user, kubeconfig
@@ -26,7 +27,7 @@ def wide(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "400")
 
 
-def ks(api: Any, name: str, namespace: str, status: str = "ready", **kwargs: Any) -> Obj:
+def ks(api: Api, name: str, namespace: str, status: str = "ready", **kwargs: Any) -> Obj:
     obj = api.create(manifests.kustomization(name, namespace, source_namespace=namespace, **kwargs))
     if status == "ready":
         api.patch_status(obj, fluxstatus.ready_status(obj, revision=REVISION))
@@ -42,7 +43,7 @@ def ks(api: Any, name: str, namespace: str, status: str = "ready", **kwargs: Any
     return obj
 
 
-def git(api: Any, namespace: str) -> Obj:
+def git(api: Api, namespace: str) -> Obj:
     obj = api.create(manifests.git_repository("flux-system", namespace))
     api.patch_status(obj, fluxstatus.ready_status(obj, revision=REVISION))
     return obj
@@ -102,7 +103,7 @@ def test_a_blocked_kustomization_names_the_root_cause_and_what_to_do(
     assert f"| blocked by | `Kustomization {namespace}/database` | failed: ReconciliationFailed: " in markdown.stdout
 
 
-def release_with_exhausted_retries(api: Any, namespace: str) -> Obj:
+def release_with_exhausted_retries(api: Api, namespace: str) -> Obj:
     repo = api.create(manifests.helm_repository("charts", namespace))
     api.patch_status(repo, fluxstatus.ready_status(repo))
     release = manifests.helm_release("web", namespace, repository="charts")
@@ -134,7 +135,7 @@ def release_with_exhausted_retries(api: Any, namespace: str) -> Obj:
     return api.patch_status(release, status)
 
 
-def crash_looping_workload(api: Any, namespace: str) -> None:
+def crash_looping_workload(api: Api, namespace: str) -> None:
     """A Deployment labelled as helm-controller labels a release's objects, not available, and
     its Pod in CrashLoopBackOff (status written through the real status subresources)."""
     api.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}})
