@@ -36,6 +36,8 @@ class GlobalOptions:
     impersonate_user: str | None = None
     impersonate_uid: str | None = None
     impersonate_groups: tuple[str, ...] = ()
+    # --context given more than once after a command that reads several clusters (status)
+    contexts: tuple[str, ...] = ()
 
 
 KubeconfigOption = Annotated[
@@ -53,6 +55,15 @@ ContextOption = Annotated[
         "--context",
         metavar="NAME",
         help="Kubeconfig context to use. (default: the current context)",
+        show_default=False,
+    ),
+]
+ContextsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--context",
+        metavar="NAME",
+        help="Kubeconfig context to use; repeat it to look at several clusters at once. (default: the current context)",
         show_default=False,
     ),
 ]
@@ -186,9 +197,14 @@ def root_options(
     )
 
 
-def cluster_command(*, namespaced: bool = False) -> Callable[[F], F]:
-    """Give a command the shared options; it receives them merged as ``options: GlobalOptions``."""
-    return _with_options(_SHARED + (_NAMESPACED if namespaced else ()))
+def cluster_command(*, namespaced: bool = False, several_contexts: bool = False) -> Callable[[F], F]:
+    """Give a command the shared options; it receives them merged as ``options: GlobalOptions``.
+    With ``several_contexts`` its --context is repeatable: one value is ``options.context`` as
+    for every command, several are ``options.contexts``."""
+    shared = _SHARED
+    if several_contexts:
+        shared = tuple(("context", ContextsOption, None) if entry[0] == "context" else entry for entry in _SHARED)
+    return _with_options(shared + (_NAMESPACED if namespaced else ()))
 
 
 def local_command() -> Callable[[F], F]:
@@ -238,6 +254,12 @@ def _merge(ctx: Any, given: dict[str, Any]) -> GlobalOptions:
                 changes[name] = True
         elif name == "verbose":
             changes[name] = max(base.verbose, value)
+        elif name == "context" and isinstance(value, list):
+            names = tuple(dict.fromkeys(value))  # the same context twice is read once
+            if len(names) == 1:
+                changes["context"] = names[0]
+            elif names:
+                changes["contexts"] = names
         elif name == "impersonate_groups":
             if value:
                 changes[name] = tuple(value)

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 from phoebe_cli.cli.options import GlobalOptions
 from phoebe_cli.console import Terminal
-from phoebe_cli.errors import Interrupted, UsageError
+from phoebe_cli.errors import Interrupted, PhoebeError, UsageError
 
 if TYPE_CHECKING:
     import asyncio
 
-    from phoebe_cli.kube.session import Session
+    from phoebe_cli.kube.session import Session, SessionOptions
 
 T = TypeVar("T")
 
@@ -66,19 +66,74 @@ def kind_and_names(kind: str | None, names: Sequence[str] = ()) -> tuple[str | N
     return first, tuple(found)
 
 
-def run_on_cluster(options: GlobalOptions, usecase: Callable[[Session], Awaitable[T]]) -> T:
-    """Open one session (one client, connections reused) and run ``usecase`` on it."""
+def _session_options(options: GlobalOptions, context: str | None) -> SessionOptions:
     from phoebe_cli.kube.config import ImpersonationFlags
-    from phoebe_cli.kube.session import SessionOptions, open_session
+    from phoebe_cli.kube.session import SessionOptions
 
     flags = ImpersonationFlags(options.impersonate_user, options.impersonate_uid, options.impersonate_groups)
-    session_options = SessionOptions(
+    return SessionOptions(
         kubeconfig=options.kubeconfig,
-        context=options.context,
+        context=context,
         flux_namespace=options.flux_namespace,
         request_timeout=options.request_timeout,
         impersonate=flags if flags != ImpersonationFlags() else None,
     )
+
+
+def contexts_to_read(options: GlobalOptions, all_contexts: bool) -> list[str]:
+    """The contexts of a command that reads several clusters: every context of the kubeconfig
+    (``--all-contexts``, in its order) or the --context values, each checked before any request
+    (an unknown one is a usage error, exit 2, as a single unknown --context is)."""
+    from phoebe_cli.errors import KubeconfigError
+    from phoebe_cli.kube.kubeconfig import check_contexts, context_names
+
+    if all_contexts:
+        names = context_names(options.kubeconfig)
+        if not names:
+            raise KubeconfigError("--all-contexts: the kubeconfig defines no context")
+        return names
+    check_contexts(options.kubeconfig, options.contexts)
+    return list(options.contexts)
+
+
+def run_on_clusters(
+    options: GlobalOptions, contexts: Sequence[str], usecase: Callable[[Session], Awaitable[T]]
+) -> list[tuple[str, T | PhoebeError]]:
+    """Run ``usecase`` on every context at once (one session each, all in one event loop), in
+    the order given. A cluster that fails (unreachable, forbidden, a broken kubeconfig entry)
+    gives its error in its place and does not stop the others; Ctrl-C stops them all."""
+    import asyncio
+
+    from phoebe_cli.kube.session import open_session
+
+    async def one(context: str) -> T | PhoebeError:
+        try:
+            async with open_session(_session_options(options, context)) as session:
+                return await usecase(session)
+        except Interrupted:
+            raise
+        except PhoebeError as error:
+            return error
+
+    async def run() -> list[tuple[str, T | PhoebeError]]:
+        stop = _InterruptHandler(asyncio.current_task())
+        try:
+            results = await asyncio.gather(*(one(context) for context in contexts))
+        finally:
+            stop.remove()
+        return list(zip(contexts, results, strict=True))
+
+    try:
+        return asyncio.run(run())
+    except asyncio.CancelledError as exc:
+        raise Interrupted() from exc
+
+
+def run_on_cluster(options: GlobalOptions, usecase: Callable[[Session], Awaitable[T]]) -> T:
+    """Open one session (one client, connections reused) and run ``usecase`` on it."""
+    from phoebe_cli.kube.session import open_session
+
+    session_options = _session_options(options, options.context)
 
     import asyncio
 

@@ -16,7 +16,14 @@ from phoebe_cli.cli.options import (
     cluster_command,
     parse_duration,
 )
-from phoebe_cli.cli.runtime import kind_and_names, namespace_of, run_on_cluster, terminal_for
+from phoebe_cli.cli.runtime import (
+    contexts_to_read,
+    kind_and_names,
+    namespace_of,
+    run_on_cluster,
+    run_on_clusters,
+    terminal_for,
+)
 from phoebe_cli.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -57,7 +64,7 @@ GRAPH_OUTPUTS = (StatusOutput.MERMAID, StatusOutput.DOT, StatusOutput.SVG)
 
 def register(app: typer.Typer) -> None:
     @app.command("status", help=HELP)
-    @cluster_command(namespaced=True)
+    @cluster_command(namespaced=True, several_contexts=True)
     def status_command(
         kind: Annotated[
             str | None,
@@ -109,6 +116,10 @@ def register(app: typer.Typer) -> None:
         compare: Annotated[
             bool,
             typer.Option("--compare", help="With --repo: the checkout beside the cluster, object by object."),
+        ] = False,
+        all_contexts: Annotated[
+            bool,
+            typer.Option("--all-contexts", help="Every context of the kubeconfig: one section per cluster."),
         ] = False,
         root_file: RootFileOption = None,
         cluster: ClusterOption = None,
@@ -162,6 +173,23 @@ def register(app: typer.Typer) -> None:
             strict=strict,
         )
         check_options(status_options)  # a bad KIND, NAME or -l is a usage error before anything is read
+        if all_contexts and (options.contexts or options.context):
+            raise typer.BadParameter("use --all-contexts or --context, not both", param_hint="'--all-contexts'")
+        if all_contexts or options.contexts:
+            several = [
+                flag
+                for flag, given in (
+                    ("--watch", watch),
+                    ("--repo", repo is not None),
+                    (f"-o {output.value}", output in GRAPH_OUTPUTS),
+                )
+                if given
+            ]
+            if several:
+                raise typer.BadParameter(
+                    f"{several[0]} looks at one cluster; use one --context", param_hint="'--context'"
+                )
+            return _several(options, status_options, output, all_contexts)
         if repo is not None:
             from phoebe_cli.usecases.repo import RepoOptions
 
@@ -222,6 +250,44 @@ def _once(options: GlobalOptions, status_options: "StatusOptions", output: Statu
             + ", ".join(report.forbidden_namespaces[:5])
             + (" ..." if len(report.forbidden_namespaces) > 5 else "")
         )
+    return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY
+
+
+def _several(options: GlobalOptions, status_options: "StatusOptions", output: StatusOutput, all_contexts: bool) -> int:
+    """Every cluster at once: one section each, then the combined summary. Exit 1 when any
+    cluster is not healthy or could not be read; when none could be read, the exit code of the
+    first cluster's error (3 when unreachable)."""
+    from phoebe_cli.errors import exit_code_for
+    from phoebe_cli.render import status as view
+    from phoebe_cli.usecases.status import clusters_report, status
+
+    contexts = contexts_to_read(options, all_contexts)
+    terminal = terminal_for(options)
+
+    async def use(session: "Session") -> "StatusReport":
+        return await status(session, status_options)
+
+    report = clusters_report(run_on_clusters(options, contexts, use))
+    if output in (StatusOutput.JSON, StatusOutput.YAML):
+        from phoebe_cli.render.documents import DataFormat, serialize
+
+        terminal.write(serialize(view.clusters_document(report), DataFormat(output.value)))
+    else:
+        terminal.show(
+            view.clusters_view(report, table=output is StatusOutput.TABLE, with_header=terminal.stdout_is_tty)
+        )
+    for cluster in report.clusters:
+        if cluster.report is not None and cluster.report.forbidden_namespaces:
+            denied = cluster.report.forbidden_namespaces
+            terminal.warn(
+                f"{cluster.context}: not allowed to read {len(denied)} namespaces: "
+                + ", ".join(denied[:5])
+                + (" ..." if len(denied) > 5 else "")
+            )
+    if len(report.unread) == len(report.clusters):
+        first = report.clusters[0].error
+        assert first is not None
+        return exit_code_for(first)
     return ExitCode.OK if report.healthy else ExitCode.NOT_HEALTHY
 
 

@@ -101,3 +101,26 @@ def _merge_file(merged: MergedKubeconfig, path: Path) -> None:
     current = document.get("current-context")
     if current and merged.current_context is None:
         merged.current_context = str(current)
+
+
+def context_names(kubeconfig: str | None) -> list[str]:
+    """Every context the kubeconfig kubectl would use defines, in the order of its files."""
+    from phoebe_cli.kube.config import kubeconfig_paths
+
+    paths = kubeconfig_paths(kubeconfig)
+    if paths is None:
+        raise KubeconfigError(
+            "no kubeconfig: ~/.kube/config does not exist and $KUBECONFIG is not set (use --kubeconfig PATH)"
+        )
+    return list(read_kubeconfig(paths).contexts)
+
+
+def check_contexts(kubeconfig: str | None, wanted: list[str] | tuple[str, ...]) -> None:
+    """Each of ``wanted`` is a context of the kubeconfig, else KubeconfigError (exit 2) naming the
+    first that is not, worded as for a single --context."""
+    known = context_names(kubeconfig)
+    for name in wanted:
+        if name not in known:
+            raise KubeconfigError(
+                f"context {name!r} not found in the kubeconfig (contexts: {', '.join(known) or 'none'})"
+            )

@@ -13,10 +13,10 @@ from rich.tree import Tree as RichTree
 
 from phoebe_cli.flux.kinds import HELM_RELEASE, KUSTOMIZATION, plural
 from phoebe_cli.flux.objects import FluxObject, ObjectRef, State, short_revision
-from phoebe_cli.flux.tree import Blocked, BlockProblem
+from phoebe_cli.flux.tree import Blocked, BlockProblem, Counts
 from phoebe_cli.render import symbols
 from phoebe_cli.render.documents import document
-from phoebe_cli.usecases.status import StatusReport
+from phoebe_cli.usecases.status import ClustersReport, StatusReport
 
 MARKS: dict[State, tuple[str, str]] = {
     State.READY: (symbols.OK, symbols.STYLE_OK),
@@ -311,6 +311,88 @@ def graph_text(report: StatusReport, language: str) -> str:
     if language == "mermaid":
         return graph.mermaid(drawn, title=title)
     return graph.dot(drawn, title=title)
+
+
+def _state_counts(counts: Counts) -> Text:
+    parts = [
+        Text(f"{counts.total(s)} {s.value}", style=MARKS[s][1] if s is not State.READY else "")
+        for s in STATE_ORDER
+        if counts.total(s)
+    ]
+    return Text(", ").join(parts) if parts else Text("nothing matched", style="dim")
+
+
+def clusters_summary(report: ClustersReport) -> RenderableType:
+    """The combined summary under the sections: clusters by verdict, objects by state."""
+    read = [c for c in report.clusters if c.report is not None]
+    healthy = sum(1 for c in read if c.report is not None and c.report.healthy)
+    verdicts = [f"{healthy} healthy"]
+    if len(read) - healthy:
+        verdicts.append(f"{len(read) - healthy} not healthy")
+    if report.unread:
+        verdicts.append(f"{len(report.unread)} not read")
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("clusters", f"{len(report.clusters)}: " + ", ".join(verdicts))
+    lines.add_row("objects", _state_counts(report.counts))
+    return lines
+
+
+def clusters_view(report: ClustersReport, *, table: bool, with_header: bool) -> RenderableType:
+    """One section per cluster (its tree or table, or why it could not be read), then the
+    combined summary."""
+    parts: list[RenderableType] = []
+    for cluster in report.clusters:
+        parts.append(Text(f"== {cluster.context} ==", style="bold"))
+        if cluster.report is None:
+            assert cluster.error is not None
+            parts.append(Text.assemble((symbols.FAILED, symbols.STYLE_FAILED), " ", (str(cluster.error), "red")))
+        elif table:
+            parts.append(table_view(cluster.report, with_header=with_header))
+        else:
+            parts.append(tree_view(cluster.report, with_header=with_header))
+        parts.append(Text(""))
+    parts.append(clusters_summary(report))
+    return Group(*parts)
+
+
+def clusters_document(report: ClustersReport) -> dict[str, Any]:
+    """The ``-o json|yaml`` shape with several contexts: each context's StatusReport (as one
+    cluster gives it), or its error; pinned by tests/integration/test_multicluster.py and
+    documented in docs/commands/status.md."""
+    from phoebe_cli.errors import exit_code_for
+
+    contexts: dict[str, Any] = {}
+    for cluster in report.clusters:
+        if cluster.report is not None:
+            contexts[cluster.context] = status_document(cluster.report)
+        else:
+            assert cluster.error is not None
+            contexts[cluster.context] = {
+                "error": {
+                    "reason": type(cluster.error).__name__,
+                    "message": str(cluster.error),
+                    "exitCode": int(exit_code_for(cluster.error)),
+                }
+            }
+    read = [c.report for c in report.clusters if c.report is not None]
+    counts = report.counts
+    return document(
+        "MultiClusterStatusReport",
+        {
+            "healthy": report.healthy,
+            "summary": {
+                "clusters": len(report.clusters),
+                "healthy": sum(1 for r in read if r.healthy),
+                "notHealthy": sum(1 for r in read if not r.healthy),
+                "notRead": len(report.unread),
+                "total": counts.total(),
+                **{s.value: counts.total(s) for s in STATE_ORDER},
+            },
+            "contexts": contexts,
+        },
+    )
 
 
 def _ref_doc(ref: ObjectRef) -> dict[str, str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from phoebe_cli.errors import ClusterError, Forbidden, NotFound, OperationTimedOut, UsageError
+from phoebe_cli.errors import ClusterError, Forbidden, NotFound, OperationTimedOut, PhoebeError, UsageError
 from phoebe_cli.flux.installation import PART_OF_FLUX_SELECTOR, controller_report, flux_version
 from phoebe_cli.flux.kinds import (
     BUCKET,
@@ -111,6 +111,50 @@ class StatusReport:
     def visible(self, ref: ObjectRef) -> bool:
         """In the tree: selected, or an ancestor of something selected."""
         return ref in self.shown
+
+
+@dataclass(frozen=True)
+class ClusterStatus:
+    """One cluster of ``status --context a --context b``: its report, or why it could not be read."""
+
+    context: str
+    report: StatusReport | None = None
+    error: PhoebeError | None = None
+
+
+@dataclass(frozen=True)
+class ClustersReport:
+    """Several clusters at once, in the order the contexts were given."""
+
+    clusters: tuple[ClusterStatus, ...]
+
+    @property
+    def healthy(self) -> bool:
+        """Every cluster was read and is healthy."""
+        return all(c.report is not None and c.report.healthy for c in self.clusters)
+
+    @property
+    def unread(self) -> tuple[ClusterStatus, ...]:
+        return tuple(c for c in self.clusters if c.report is None)
+
+    @property
+    def counts(self) -> Counts:
+        """The selected objects of every cluster read, by kind and state."""
+        total = Counts()
+        for cluster in self.clusters:
+            if cluster.report is not None:
+                for ref in cluster.report.selected:
+                    total.add(ref.kind, cluster.report.objects[ref].state)
+        return total
+
+
+def clusters_report(results: Sequence[tuple[str, StatusReport | PhoebeError]]) -> ClustersReport:
+    return ClustersReport(
+        tuple(
+            ClusterStatus(context, error=result) if isinstance(result, PhoebeError) else ClusterStatus(context, result)
+            for context, result in results
+        )
+    )
 
 
 def status_kinds(kind_name: str | None) -> tuple[FluxKind, ...]:
