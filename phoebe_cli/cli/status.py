@@ -44,6 +44,10 @@ HELP = (
     "Exit 0 when everything shown is ready (suspended counts as ready unless --strict), 1 when "
     "anything is failing or progressing: a CI gate. --watch keeps the view current from watches "
     "until Ctrl-C, or with --until-ready until everything is ready (exit 0) or --timeout (exit 6).\n\n"
+    "-o mermaid, -o dot and -o svg (Graphviz) draw the Kustomization and HelmRelease graph: "
+    "applies and dependsOn edges, nodes by state, blocked-by chains and cycles marked.\n\n"
+    "--context NAME more than once, or --all-contexts, reads several clusters at once: a section "
+    "each and a combined summary; exit 1 if any is not healthy or not read, 3 only when none answers.\n\n"
     "--repo [PATH] shows the checkout's desired state instead, offline (--compare: beside the "
     "cluster); --root-file, --source, --no-cache and --allow-remote go with it."
 )
