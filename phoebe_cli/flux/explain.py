@@ -460,7 +460,8 @@ def next_steps(
                 "the retries are exhausted: reset the failure counts so helm-controller tries again",
             )
         )
-    if source is not None and not obj.suspended and source.state is State.READY:
+    # A blocked object cannot apply anything: its source is not what holds it back.
+    if source is not None and not obj.suspended and source.state is State.READY and not verdict_.blocked_by:
         applied = source.applied_current or (obj.kind is HELM_RELEASE and release is not None and not release.history)
         if not applied and source.revision and (source.last_applied or source.last_attempted):
             if source.attempted_current:

@@ -525,7 +525,7 @@ def _md_source(report: ExplainReport) -> list[str]:
     if report.source is None:
         return []
     rows = [[name, value] for name, value in _source_rows(report.source, report.generated)]
-    return [f"#### Source: {_code(subject(report.source.ref))}\n", _md_table(["", ""], rows)]
+    return [f"#### Source: {_code(subject(report.source.ref))}\n", _md_table(["field", "value"], rows)]
 
 
 def _md_applied(applied: AppliedSection) -> list[str]:
