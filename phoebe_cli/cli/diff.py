@@ -107,6 +107,17 @@ def register(app: typer.Typer) -> None:
         strict: Annotated[
             bool, typer.Option("--strict", help="A Kustomization that cannot be built is a difference (exit 1).")
         ] = False,
+        no_render: Annotated[
+            bool,
+            typer.Option(
+                "--no-render",
+                help="Compare HelmReleases as their spec and merged values only, without rendering their charts.",
+            ),
+        ] = False,
+        kube_version: Annotated[
+            str | None,
+            typer.Option("--kube-version", metavar="VERSION", help="helm template --kube-version for renders."),
+        ] = None,
         include_suspended: Annotated[
             bool,
             typer.Option(
@@ -164,14 +175,16 @@ def register(app: typer.Typer) -> None:
             strip_attrs=attrs,
             limit_bytes=limit_bytes,
             include_suspended=include_suspended,
+            render=not no_render,
+            kube_version=kube_version,
         )
         terminal = terminal_for(options)
         if base:
             from phoebe_cli.usecases.diff import diff_refs
 
-            report, runs = diff_refs(diff_options)
+            report, runs, renders = diff_refs(diff_options)
             if options.verbose:
-                terminal.debug(f"{runs} kustomize runs")
+                terminal.debug(f"{runs} kustomize runs, {renders} HelmRelease renders")
         else:
             report = _against_cluster(options, diff_options)
         _render(terminal, report, output, images=images)

@@ -93,8 +93,10 @@ __all__ = [
     "ObjectDiff",
     "ObjectFailure",
     "ObjectKey",
+    "ReleaseDiff",
     "ambiguous_keys",
     "compare",
+    "compare_sets",
     "dump_yaml",
     "ignore_rules",
     "join_path",
@@ -193,6 +195,34 @@ SUSPENDED_ON_CLUSTER, SUSPENDED_IN_CHECKOUT = "cluster", "checkout"
 
 
 @dataclass(frozen=True)
+class ReleaseDiff:
+    """The objects a HelmRelease's chart renders, compared object by object: between two refs,
+    or between the manifest helm-controller last deployed (Helm's storage) and the checkout's
+    render — what the next upgrade changes. ``charts``: (before, after) as "name version" ("" when
+    not known). ``note``: what the reader must know (not installed yet, a side not rendered).
+    ``compared`` False: a side could not be rendered, nothing is compared (``note`` says why)."""
+
+    ref: ObjectRef  # the HelmRelease
+    objects: tuple[ObjectDiff, ...]  # everything but the unchanged
+    unchanged: int
+    charts: tuple[str, str] = ("", "")
+    note: str = ""
+    compared: bool = True
+
+    @property
+    def differs(self) -> bool:
+        return any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(CHANGE_KINDS, 0)
+        for obj in self.objects:
+            counts[obj.change] = counts.get(obj.change, 0) + 1
+        counts[UNCHANGED] += self.unchanged
+        return counts
+
+
+@dataclass(frozen=True)
 class KustomizationDiff:
     ref: ObjectRef
     objects: tuple[ObjectDiff, ...]  # everything but the unchanged
@@ -205,6 +235,7 @@ class KustomizationDiff:
     not_applied: int = 0
     suspended: str = ""  # "" / SUSPENDED_ON_CLUSTER / SUSPENDED_IN_CHECKOUT
     compared: bool = True  # False: suspended, and not compared (nothing in objects)
+    releases: tuple[ReleaseDiff, ...] = ()  # its HelmReleases rendered and compared (with changes)
 
     @property
     def failing(self) -> bool:
@@ -216,7 +247,10 @@ class KustomizationDiff:
         """Anything Flux would do: created, changed or deleted objects (skipped ones are not),
         a Kustomization built at one side only, or one whose apply fails."""
         return (
-            bool(self.build_state) or self.failing or any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+            bool(self.build_state)
+            or self.failing
+            or any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+            or any(r.differs for r in self.releases)
         )
 
     @property
@@ -225,6 +259,9 @@ class KustomizationDiff:
         for obj in self.objects:
             counts[obj.change] = counts.get(obj.change, 0) + 1
         counts[UNCHANGED] += self.unchanged
+        for release in self.releases:  # rendered objects count as objects
+            for kind, n in release.counts.items():
+                counts[kind] += n
         return counts
 
 
@@ -492,6 +529,24 @@ def _secret_fields(states: Mapping[str, str]) -> list[FieldChange]:
 
 
 # --- compare --------------------------------------------------------------------------------------
+def compare_sets(
+    before: Mapping[ObjectKey, Mapping[str, Any]], after: Mapping[ObjectKey, Mapping[str, Any]], **options: Any
+) -> tuple[tuple[ObjectDiff, ...], int]:
+    """Two sets of objects paired by key (order never matters), each pair ``compare``d with
+    ``options``: the differences in key order, and how many are unchanged."""
+    keys = set(before) | set(after)
+    options.setdefault("qualify", ambiguous_keys(keys))
+    results = []
+    unchanged = 0
+    for key in sorted(keys, key=lambda k: k.sort_key):
+        result = compare(before.get(key), after.get(key), **options)
+        if result.change == UNCHANGED:
+            unchanged += 1
+        else:
+            results.append(result)
+    return tuple(results), unchanged
+
+
 def compare(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,

@@ -27,6 +27,7 @@ from phoebe_cli.flux.diff import (
     KustomizationDiff,
     ObjectDiff,
     ObjectFailure,
+    ReleaseDiff,
     join_path,
 )
 from phoebe_cli.render import symbols
@@ -60,6 +61,7 @@ def _side(report: DiffReport, build_state: str) -> str:
 def _shown(kustomization: KustomizationDiff) -> bool:
     return (
         bool(kustomization.objects)
+        or bool(kustomization.releases)
         or bool(kustomization.build_state)
         or kustomization.failing
         or bool(kustomization.suspended)
@@ -220,19 +222,38 @@ def diff_view(report: DiffReport, *, color: bool) -> RenderableType:
             out.line(INDENT, (f"{symbols.FAILED} {not_applied_text(kustomization)}", symbols.STYLE_FAILED))
         for diff in kustomization.objects:
             _terminal_object(diff, out)
+        for release in kustomization.releases:
+            _terminal_release(release, out)
     out.line("")
     out.line((summary_line(report), STYLE_HEADING if report.differs else symbols.STYLE_OK))
     return out.text
 
 
-def _terminal_object(diff: ObjectDiff, out: _Lines) -> None:
+def release_heading(release: ReleaseDiff) -> str:
+    """'HelmRelease/ns/name rendered (chart web 1.0.0 → web 1.1.0)', with its note."""
+    before, after = release.charts
+    chart = before if before == after else f"{before or symbols.ABSENT} → {after or symbols.ABSENT}"
+    words = [f"chart {chart}"] if chart.strip() else []
+    if release.note:
+        words.append(release.note)
+    suffix = f" ({'; '.join(words)})" if words else ""
+    return f"HelmRelease/{release.ref.namespace}/{release.ref.name} rendered{suffix}"
+
+
+def _terminal_release(release: ReleaseDiff, out: _Lines) -> None:
+    out.line(INDENT, (release_heading(release), STYLE_HEADING if release.compared else symbols.STYLE_PENDING))
+    for diff in release.objects:
+        _terminal_object(diff, out, INDENT * 2)
+
+
+def _terminal_object(diff: ObjectDiff, out: _Lines, indent: str = INDENT) -> None:
     mark, style = MARKS.get(diff.change, ("?", ""))
-    out.line(INDENT, (f"{mark} {diff.change}", style), "  ", diff.subject)
+    out.line(indent, (f"{mark} {diff.change}", style), "  ", diff.subject)
     if diff.reason:
         out.extend((f"  ({diff.reason})", symbols.STYLE_ABSENT))
     if diff.change != CHANGED:
         return
-    body = INDENT * 3
+    body = indent + INDENT * 2
     for path, state in _secret_changes(diff):
         text = f"{path}: {state}" if state == SECRET_REMOVED else f"{path}: {state} (***)"
         out.line(body, (text, {SECRET_ADDED: STYLE_ADDED, SECRET_REMOVED: STYLE_REMOVED}.get(state, "")))
@@ -305,9 +326,27 @@ def _kustomization_document(k: KustomizationDiff, *, cluster: bool) -> dict[str,
             }
         )
     doc.update(
-        {"unchanged": k.unchanged, "warnings": list(k.warnings), "objects": [_object_document(o) for o in k.objects]}
+        {
+            "unchanged": k.unchanged,
+            "warnings": list(k.warnings),
+            "objects": [_object_document(o) for o in k.objects],
+            "helmReleases": [_release_document(r) for r in k.releases],
+        }
     )
     return doc
+
+
+def _release_document(release: ReleaseDiff) -> dict[str, Any]:
+    return {
+        "namespace": release.ref.namespace,
+        "name": release.ref.name,
+        "chartBefore": release.charts[0] or None,
+        "chartAfter": release.charts[1] or None,
+        "compared": release.compared,
+        "note": release.note or None,
+        "unchanged": release.unchanged,
+        "objects": [_object_document(o) for o in release.objects],
+    }
 
 
 def diff_document(report: DiffReport) -> dict[str, Any]:
@@ -413,6 +452,9 @@ def _opening(report: DiffReport, k: KustomizationDiff) -> str:
     if k.failing:
         text += "".join(f"**✗ failed** {_code(f.subject)}: {_inline(failure_reason(f))}\n\n" for f in k.failures)
         text += f"_{not_applied_text(k).capitalize()}._\n\n"
+    for release in k.releases:
+        if not release.objects:
+            text += f"_{_inline_plain(release_heading(release))}._\n\n"
     if k.build_state and not k.objects:
         text += f"_Built only at {_side(report, k.build_state)}: no objects compared._\n\n"
     if k.suspended and not k.compared:
@@ -428,17 +470,35 @@ def _inline(text: str) -> str:
     return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
+def _entries(k: KustomizationDiff) -> list[tuple[str, ObjectDiff]]:
+    """The objects of a Kustomization's section, each with what comes before it: nothing, or the
+    heading of the HelmRelease whose render it belongs to (before its first object)."""
+    entries = [("", diff) for diff in k.objects]
+    for release in k.releases:
+        heading = f"#### {_inline_plain(release_heading(release))}\n\n"
+        for index, diff in enumerate(release.objects):
+            entries.append((heading if index == 0 else "", diff))
+    return entries
+
+
+def _inline_plain(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
 def _sections(report: DiffReport, shown: list[KustomizationDiff], room: int) -> tuple[str, int, bool]:
-    """Each Kustomization in a collapsed section, objects while they fit in ``room`` characters:
-    the text, how many objects were left out, and whether the output was cut."""
+    """Each Kustomization in a collapsed section, objects while they fit in ``room`` characters
+    (a HelmRelease's rendered objects under its own heading): the text, how many objects were
+    left out, and whether the output was cut."""
     closing = "</details>\n\n"
     out = ""
     for position, k in enumerate(shown):
         section = _opening(report, k)
+        entries = _entries(k)
         if len(out) + len(section) + len(closing) > room:
-            return out, sum(len(rest.objects) for rest in shown[position:]), True
-        for index, diff in enumerate(k.objects):
+            return out, sum(len(_entries(rest)) for rest in shown[position:]), True
+        for index, (before, diff) in enumerate(entries):
             heading, text = _object_markdown(diff)
+            heading = before + heading
             block = heading + (_diff_block(text) if text else "")
             left = room - len(out) - len(section) - len(closing)
             if len(block) <= left:
@@ -448,8 +508,8 @@ def _sections(report: DiffReport, shown: list[KustomizationDiff], room: int) -> 
             shown_partly = bool(partial) and left - len(heading) > 280 and len(partial) <= left
             if shown_partly:
                 section += partial
-            hidden = len(k.objects) - index - shown_partly
-            hidden += sum(len(rest.objects) for rest in shown[position + 1 :])
+            hidden = len(entries) - index - shown_partly
+            hidden += sum(len(_entries(rest)) for rest in shown[position + 1 :])
             return out + section + closing, hidden, True
         out += section + closing
     return out, 0, False
@@ -497,11 +557,12 @@ class ImageRow:
 
 
 def image_rows(report: DiffReport) -> list[ImageRow]:
-    """Every image the report moves, Kustomization by Kustomization, object by object."""
+    """Every image the report moves, Kustomization by Kustomization, object by object (the
+    objects its HelmReleases render included)."""
     return [
         ImageRow(f"{k.ref.namespace}/{k.ref.name}", diff.subject, diff.change, image.label, image.before, image.after)
         for k in report.kustomizations
-        for diff in k.objects
+        for diff in [*k.objects, *(d for r in k.releases for d in r.objects)]
         if diff.change in (CREATED, CHANGED, DELETED)
         for image in diff.images
     ]

@@ -38,6 +38,7 @@ from phoebe_cli.usecases.repo import RepoOptions, checkout_root, model_options, 
 
 if TYPE_CHECKING:
     from phoebe_cli.kube.session import Session
+    from phoebe_cli.usecases.build import RenderedRelease
 
 KUSTOMIZATION = "Kustomization"
 BUILT = (BuildState.BUILT, BuildState.PARTIAL)
@@ -55,6 +56,8 @@ class DiffOptions:
     strip_attrs: tuple[str, ...] = fluxdiff.DEFAULT_STRIP_ATTRS
     limit_bytes: int | None = None
     include_suspended: bool = False  # against the cluster: compare suspended Kustomizations too
+    render: bool = True  # HelmReleases rendered from their charts and compared object by object
+    kube_version: str | None = None  # helm template --kube-version (refs; the cluster's otherwise)
 
 
 # --- selection ---------------------------------------------------------------------------------
@@ -187,26 +190,194 @@ def compare_builds(
     ignore = fluxdiff.ignore_rules(spec)
     prune = bool(spec.get("prune"))
     before, after = _objects(base), _objects(head)
-    keys = set(before) | set(after)
-    qualify = fluxdiff.ambiguous_keys(keys)
-    results = []
-    unchanged = 0
-    for key in sorted(keys, key=lambda k: k.sort_key):
-        result = fluxdiff.compare(
-            before.get(key),
-            after.get(key),
-            sides=labels,
-            strip_attrs=options.strip_attrs,
-            ignore=ignore,
-            limit_bytes=options.limit_bytes,
-            prune=prune,
-            qualify=qualify,
+    results, unchanged = fluxdiff.compare_sets(
+        before,
+        after,
+        sides=labels,
+        strip_attrs=options.strip_attrs,
+        ignore=ignore,
+        limit_bytes=options.limit_bytes,
+        prune=prune,
+    )
+    return fluxdiff.KustomizationDiff(ref, results, unchanged, tuple(warnings), build_state)
+
+
+# --- HelmReleases rendered ----------------------------------------------------------------------
+HELMRELEASE = "HelmRelease"
+
+
+def releases_of(model: RepoModel, ks: ObjectRef) -> list[ObjectRef]:
+    """The HelmReleases a Kustomization's build yields."""
+    return sorted(
+        (ref for ref, d in model.objects.items() if d.kind.kind == HELMRELEASE and d.declared_by == ks),
+        key=lambda r: (r.namespace, r.name),
+    )
+
+
+def _digest_of(value: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def release_inputs(model: RepoModel, ref: ObjectRef, index: Mapping[tuple[str, str, str], Any]) -> str:
+    """A digest of everything a HelmRelease's render depends on, known without rendering: the
+    HelmRelease, its valuesFrom sources, its chart's source objects, and the chart's files when
+    the chart is in the checkout. Equal at two refs: the render is equal (changed-only). In memory
+    only: values from Secrets go into it."""
+    from phoebe_cli.flux.helmrelease import chart_request_of_helmchart, settings_of
+    from phoebe_cli.repo.charts import ChartProblem, local_chart
+
+    declared = model.objects[ref]
+    parts: list[Any] = [declared.obj]
+    for entry in (declared.obj.get("spec") or {}).get("valuesFrom") or []:
+        if isinstance(entry, Mapping):
+            parts.append(index.get((ref.namespace, str(entry.get("kind", "")), str(entry.get("name", "")))))
+    request = settings_of(declared.obj, ref.namespace).chart
+    seen = 0
+    while request is not None and seen < 3:  # a HelmChart names a source in turn
+        seen += 1
+        source = model.objects.get(ObjectRef(request.source_kind, request.source_namespace, request.source_name))
+        parts.append([request.source, request.chart, request.version, source.obj if source else None])
+        if request.source_kind in ("GitRepository", "Bucket"):
+            for ks in model.kustomizations.values():
+                source_ref = ks.spec.get("sourceRef") or {}
+                if (
+                    source_ref.get("kind") == request.source_kind
+                    and source_ref.get("name") == request.source_name
+                    and ks.source_dir is not None
+                ):
+                    try:
+                        parts.append(local_chart(ks.source_dir / request.chart).digest)
+                    except ChartProblem as exc:
+                        parts.append(str(exc))
+                    break
+        request = (
+            chart_request_of_helmchart(source.obj, request.source_namespace)
+            if source is not None and request.source_kind == "HelmChart"
+            else None
         )
-        if result.change == fluxdiff.UNCHANGED:
-            unchanged += 1
-        else:
-            results.append(result)
-    return fluxdiff.KustomizationDiff(ref, tuple(results), unchanged, tuple(warnings), build_state)
+    return _digest_of(parts)
+
+
+def _release_key(obj: Mapping[str, Any], namespace: str) -> ObjectKey:
+    return _key(obj, namespace)
+
+
+def rendered_objects(release: RenderedRelease) -> dict[ObjectKey, dict[str, Any]]:
+    """A render's manifest by key (namespaced kinds in the release namespace, as Helm applies
+    them), each Secret with its values replaced by their digests: compared, never shown."""
+    return keyed_manifest(release.objects, release.target_namespace)
+
+
+def keyed_manifest(manifest: Iterable[Mapping[str, Any]], namespace: str) -> dict[ObjectKey, dict[str, Any]]:
+    """Objects of a release manifest by key, namespaced kinds in ``namespace`` when they name none
+    (Helm applies them there), Secrets with their values as digests."""
+    objects = {}
+    for found in manifest:
+        key = _release_key(found, namespace)
+        obj = dict(found)
+        if key.namespace and not (obj.get("metadata") or {}).get("namespace"):
+            obj["metadata"] = {**(obj.get("metadata") or {}), "namespace": key.namespace}
+        digested = _digest_values(obj) if key.kind == "Secret" and key.group == "" else obj
+        objects[key] = digested if digested is not None else obj
+    return objects
+
+
+def _chart_label(release: RenderedRelease | None) -> str:
+    return f"{release.chart_name} {release.chart_version}".strip() if release is not None else ""
+
+
+def _not_rendered(release: RenderedRelease | None, label: str) -> str | None:
+    from phoebe_cli.usecases.build import RENDERED
+
+    if release is None or release.state == RENDERED:
+        return None
+    return f"not rendered at {label} ({release.state}): {release.reason}"
+
+
+def compare_releases(
+    ref: ObjectRef,
+    base: RenderedRelease | None,
+    head: RenderedRelease | None,
+    labels: tuple[str, str],
+    options: DiffOptions,
+) -> fluxdiff.ReleaseDiff:
+    """One HelmRelease's render at two refs (None: not declared there), object by object."""
+    charts = (_chart_label(base), _chart_label(head))
+    problems = [p for p in (_not_rendered(base, labels[0]), _not_rendered(head, labels[1])) if p]
+    if problems:
+        return fluxdiff.ReleaseDiff(ref, (), 0, charts, "; ".join(problems), compared=False)
+    objects, unchanged = fluxdiff.compare_sets(
+        rendered_objects(base) if base is not None else {},
+        rendered_objects(head) if head is not None else {},
+        sides=labels,
+        strip_attrs=options.strip_attrs,
+        limit_bytes=options.limit_bytes,
+    )
+    return fluxdiff.ReleaseDiff(ref, objects, unchanged, charts)
+
+
+def _render_options(options: DiffOptions, model_opts: ModelOptions, **more: Any) -> Any:
+    from phoebe_cli.usecases.build import RenderOptions
+
+    return RenderOptions(
+        kube_version=options.kube_version,
+        sources=dict(model_opts.sources),
+        use_cache=options.repo.use_cache,
+        **more,
+    )
+
+
+def render_changed(
+    base_model: RepoModel,
+    head_model: RepoModel,
+    chosen: Iterable[ObjectRef],
+    labels: tuple[str, str],
+    options: DiffOptions,
+    model_opts: ModelOptions,
+) -> tuple[dict[ObjectRef, list[fluxdiff.ReleaseDiff]], int]:
+    """The HelmReleases of the chosen Kustomizations whose inputs differ between the refs,
+    rendered at both and compared: per Kustomization, and how many releases were rendered."""
+    from phoebe_cli.usecases.build import _model_index, render_helmreleases
+
+    base_index, head_index = _model_index(base_model), _model_index(head_model)
+    owners: dict[ObjectRef, ObjectRef] = {}
+    for ks in chosen:
+        for model in (base_model, head_model):
+            for release in releases_of(model, ks):
+                owners.setdefault(release, ks)
+    changed = []
+    for release in sorted(owners, key=lambda r: (r.namespace, r.name)):
+        base_in = release_inputs(base_model, release, base_index) if release in base_model.objects else None
+        head_in = release_inputs(head_model, release, head_index) if release in head_model.objects else None
+        if base_in != head_in:
+            changed.append(release)
+    if not changed:
+        return {}, 0
+    from phoebe_cli.errors import ToolMissing
+
+    render_opts = _render_options(options, model_opts)
+    base_refs = [r for r in changed if r in base_model.objects]
+    head_refs = [r for r in changed if r in head_model.objects]
+    per_ks: dict[ObjectRef, list[fluxdiff.ReleaseDiff]] = {}
+    try:
+        base_renders = {r.ref: r for r in render_helmreleases(base_model, base_refs, render_opts)}
+        head_renders = {r.ref: r for r in render_helmreleases(head_model, head_refs, render_opts)}
+    except ToolMissing as exc:
+        # the rest of the diff stands: each changed release says it is not rendered, and why
+        for release in changed:
+            note = f"not rendered: {exc}; --no-render compares its spec and values only"
+            per_ks.setdefault(owners[release], []).append(
+                fluxdiff.ReleaseDiff(release, (), 0, note=note, compared=False)
+            )
+        return per_ks, 0
+    for release in changed:
+        result = compare_releases(release, base_renders.get(release), head_renders.get(release), labels, options)
+        if result.differs or not result.compared:
+            per_ks.setdefault(owners[release], []).append(result)
+    return per_ks, len(base_refs) + len(head_refs)
 
 
 # --- ref against ref ---------------------------------------------------------------------------
@@ -217,8 +388,9 @@ def _model_options_for(tree: Path, root: Path, options: ModelOptions) -> ModelOp
     return dataclasses.replace(options, roots=roots)
 
 
-def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int]:
-    """The report and the number of kustomize runs it took."""
+def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int, int]:
+    """The report, the number of kustomize runs it took and of HelmRelease renders (changed-only:
+    a release whose inputs are equal at both refs is not rendered)."""
     from contextlib import ExitStack
 
     from phoebe_cli.repo import refs
@@ -235,14 +407,22 @@ def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int]:
         head_tree = stack.enter_context(refs.checked_out(root, head_ref, use_cache=use_cache)) if head_ref else root
         base_model = load_model(base_tree, _model_options_for(base_tree, root, base_options))
         head_model = load_model(head_tree, _model_options_for(head_tree, root, base_options))
-    labels = (base_ref.label, head_ref.label if head_ref else "working tree")
-    chosen = select([base_model, head_model], options)
-    kustomizations = [
-        compare_builds(ref, base_model.kustomizations.get(ref), head_model.kustomizations.get(ref), labels, options)
-        for ref in chosen
-    ]
+        labels = (base_ref.label, head_ref.label if head_ref else "working tree")
+        chosen = select([base_model, head_model], options)
+        # rendered while both trees are held: charts in the checkout are read from them
+        releases, renders = (
+            render_changed(base_model, head_model, chosen, labels, options, base_options) if options.render else ({}, 0)
+        )
+    kustomizations = []
+    for ref in chosen:
+        compared = compare_builds(
+            ref, base_model.kustomizations.get(ref), head_model.kustomizations.get(ref), labels, options
+        )
+        found = tuple(releases.get(ref, ()))
+        notes = tuple(f"HelmRelease/{r.ref.namespace}/{r.ref.name}: {r.note}" for r in found if not r.compared)
+        kustomizations.append(dataclasses.replace(compared, releases=found, warnings=compared.warnings + notes))
     report = fluxdiff.DiffReport("refs", labels[0], labels[1], tuple(kustomizations))
-    return report, base_model.kustomize_runs + head_model.kustomize_runs
+    return report, base_model.kustomize_runs + head_model.kustomize_runs, renders
 
 
 # --- the checkout against the cluster ---------------------------------------------------------

@@ -103,9 +103,11 @@ def sample(tmp_path: Path) -> Sample:
 def diff(
     phoebe: PhoebeRunner, sample: Sample, *args: str, base: str | None = None, head: str | None = None
 ) -> CliResult:
-    """``phoebe diff --repo SAMPLE --base BASE [--head HEAD] ARGS``; the base defaults to the first commit."""
+    """``phoebe diff --repo SAMPLE --base BASE [--head HEAD] --no-render ARGS``; the base defaults to
+    the first commit. The spec-and-values view: the sample's charts are not reachable offline
+    (rendering is tested in tests/repo/test_diff_render.py with charts in the checkout)."""
     refs = ["--base", base or sample.first] + (["--head", head] if head else [])
-    return phoebe("diff", "--repo", str(sample.root), *refs, *args)
+    return phoebe("diff", "--repo", str(sample.root), *refs, "--no-render", *args)
 
 
 def heading(sample: Sample, head: str | None = "HEAD") -> str:
@@ -662,6 +664,7 @@ def test_json_is_a_diff_report_document(sample: Sample, phoebe: PhoebeRunner) ->
                 "truncated": False,
             }
         ],
+        "helmReleases": [],
     }
     others = [k for k in kustomizations if k is not echo]
     assert all(k["objects"] == [] and k["buildState"] is None and k["warnings"] == [] for k in others)
@@ -971,8 +974,8 @@ def test_verbose_counts_kustomize_runs_and_a_second_run_builds_nothing(sample: S
     warm = diff(phoebe, sample, "-v")
 
     # 31 Kustomizations at the base; at the head only echo's build differs (the cache is keyed by content)
-    assert cold.stderr == "32 kustomize runs\n"
-    assert warm.stderr == "0 kustomize runs\n"
+    assert cold.stderr == "32 kustomize runs, 0 HelmRelease renders\n"
+    assert warm.stderr == "0 kustomize runs, 0 HelmRelease renders\n"
     assert warm.stdout == cold.stdout
 
 

@@ -186,6 +186,7 @@ def test_document_shape() -> None:
         "unchanged": 0,
         "warnings": [BROKEN],
         "objects": [],
+        "helmReleases": [],
     }
     assert {k: v for k, v in apps.items() if k != "objects"} == {
         "kind": "Kustomization",
@@ -194,6 +195,7 @@ def test_document_shape() -> None:
         "buildState": None,
         "unchanged": 12,
         "warnings": [],
+        "helmReleases": [],
     }
     web, created, deleted, skipped, db = apps["objects"]
     assert web == {
@@ -553,6 +555,7 @@ def test_document_of_failing_and_suspended_kustomizations() -> None:
         "notApplied": 3,
         "unchanged": 2,
         "warnings": [],
+        "helmReleases": [],
     }
     assert [(o["kind"], o["change"]) for o in failing["objects"]] == [("Namespace", "created")]
     assert (suspended["suspended"], suspended["compared"], suspended["objects"]) == ("cluster", False, [])
