@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,18 +13,27 @@ from rich.text import Text
 from phoebe_cli.render import symbols
 from phoebe_cli.render.documents import document
 from phoebe_cli.render.status import age, one_line
-from phoebe_cli.usecases.events import EventsReport
+from phoebe_cli.usecases.events import Event, EventsReport
 
 
 def events_view(report: EventsReport, now: datetime | None = None) -> RenderableType:
     now = now or datetime.now(UTC)
     if not report.events:
         return Text("no events (the API server keeps them for an hour by default)", style="dim")
+    parts: list[RenderableType] = []
+    if report.omitted:
+        parts.append(Text(f"({report.omitted} older events not shown; --limit to see more)", style="dim"))
+    parts.append(events_table(report.events, now))
+    return Group(*parts)
+
+
+def events_table(events: Sequence[Event], now: datetime) -> Table:
+    """AGE, TYPE, REASON, OBJECT, MESSAGE; warnings highlighted (explain shows it too)."""
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for column in ("AGE", "TYPE", "REASON", "OBJECT"):
         table.add_column(column, no_wrap=True)
     table.add_column("MESSAGE", overflow="fold")
-    for event in report.events:
+    for event in events:
         style = symbols.STYLE_FAILED if event.warning else ""
         message = one_line(event.message) + (f" (x{event.count})" if event.count > 1 else "")
         table.add_row(
@@ -33,11 +43,7 @@ def events_view(report: EventsReport, now: datetime | None = None) -> Renderable
             f"{event.object.kind}/{event.object.namespace}/{event.object.name}",
             Text(message, style=style),
         )
-    parts: list[RenderableType] = []
-    if report.omitted:
-        parts.append(Text(f"({report.omitted} older events not shown; --limit to see more)", style="dim"))
-    parts.append(table)
-    return Group(*parts)
+    return table
 
 
 def events_document(report: EventsReport) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from phoebe_cli.flux.health import Health
 from phoebe_cli.flux.objects import ObjectRef, State, short_revision
 from phoebe_cli.render import symbols
 from phoebe_cli.render.documents import document
+from phoebe_cli.render.events import events_table
 from phoebe_cli.render.logs import LEVEL_STYLES, TextLayout
 from phoebe_cli.render.status import MARKS, age, one_line
 from phoebe_cli.usecases.events import Event
@@ -262,17 +263,7 @@ def _events_view(section: Section[Event], now: datetime) -> RenderableType:
     if section.omitted:
         rows.append(Text(f"({section.omitted} older events not shown)", style="dim"))
     if section.items:
-        table = _table("AGE", "TYPE", "REASON", "OBJECT", "MESSAGE")
-        for event in section.items:
-            style = symbols.STYLE_FAILED if event.warning else ""
-            message = one_line(event.message) + (f" (x{event.count})" if event.count > 1 else "")
-            table.add_row(
-                age(event.last_seen, now),
-                Text(event.type, style=style),
-                Text(event.reason, style=style),
-                _event_object(event),
-                Text(message, style=style),
-            )
+        table = events_table(section.items, now)
         rows.append(table)
     else:
         rows.append(Text("none (the API server keeps events for an hour by default)", style="dim"))
