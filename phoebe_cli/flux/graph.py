@@ -131,10 +131,12 @@ def build_graph(
         if chain.problem is not BlockProblem.CYCLE:
             causes.add(chain.cause)
 
-    depends = {
-        ref: [e.target for e in edges.values() if e.source == ref and e.kind is EdgeKind.DEPENDS_ON]
-        for ref in chosen | missing
-    }
+    depends: dict[ObjectRef, list[ObjectRef]] = {ref: [] for ref in chosen | missing}
+    for source, target, edge_kind in edges:
+        if edge_kind is EdgeKind.DEPENDS_ON:
+            depends[source].append(target)
+    for targets in depends.values():
+        targets.sort(key=graph_key)
     cycles = _cycles(depends)
     cyclic = {ref for cycle in cycles for ref in cycle}
     component = {ref: i for i, cycle in enumerate(cycles) for ref in cycle}
