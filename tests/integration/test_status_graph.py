@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cluster, PhoebeRunner
-from tests.repo.conftest import GIT_REPOSITORY, RepoWriter, config_map, flux_ks, kustomization_yaml, write_repo
+from tests.repo.conftest import RepoWriter, flux_ks, write_repo
+from tests.repo.test_status_repo import _repo as checkout_with_apps
 from tests.support import mermaid as mermaid_parser
 
 __all__ = ["write_repo"]  # the checkout fixture, shared with tests/repo
@@ -100,19 +101,12 @@ def test_graph_outputs_do_not_go_with_watch(phoebe: PhoebeRunner) -> None:
 
 
 def test_the_checkouts_graph_marks_a_cycle(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
-    cm = config_map("cm", "default", {"a": "b"})
     apps = {
         "a": flux_ks("a", "./apps/a", "default", extra="dependsOn:\n  - name: b"),
         "b": flux_ks("b", "./apps/b", "default", extra="dependsOn:\n  - name: a"),
         "fine": flux_ks("fine", "./apps/fine", "default"),
     }
-    files = {
-        "kubernetes/flux/cluster.yaml": GIT_REPOSITORY + "---\n" + flux_ks("cluster-apps", "./kubernetes/apps"),
-        "kubernetes/apps/kustomization.yaml": kustomization_yaml("ks.yaml"),
-        "kubernetes/apps/ks.yaml": "---\n".join(apps.values()),
-        **{f"apps/{name}/cm.yaml": cm for name in apps},
-    }
-    root = write_repo(files)
+    root = checkout_with_apps(write_repo, apps)
 
     result = phoebe("status", "--repo", str(root), "-o", "mermaid")
 

@@ -6,22 +6,15 @@ from __future__ import annotations
 import re
 
 from tests.conftest import PhoebeRunner
-from tests.repo.conftest import GIT_REPOSITORY, RepoWriter, config_map, flux_ks, kustomization_yaml, write_repo
+from tests.repo.conftest import RepoWriter, flux_ks, write_repo
+from tests.repo.test_status_repo import _repo as checkout_with_apps
 from tests.support import mermaid as mermaid_parser
 
 __all__ = ["write_repo"]  # the checkout fixture, shared with tests/repo
 
-CM = config_map("cm", "default", {"a": "b"})
-
 
 def _checkout(write_repo: RepoWriter, apps: dict[str, str]) -> str:
-    files = {
-        "kubernetes/flux/cluster.yaml": GIT_REPOSITORY + "---\n" + flux_ks("cluster-apps", "./kubernetes/apps"),
-        "kubernetes/apps/kustomization.yaml": kustomization_yaml("ks.yaml"),
-        "kubernetes/apps/ks.yaml": "---\n".join(apps.values()),
-        **{f"apps/{name}/cm.yaml": CM for name in apps},
-    }
-    return str(write_repo(files))
+    return str(checkout_with_apps(write_repo, apps))
 
 
 def _timeless(text: str) -> str:
