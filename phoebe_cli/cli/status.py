@@ -222,6 +222,12 @@ def _render(terminal: "Terminal", report: "StatusReport", output: StatusOutput) 
     if output in GRAPH_OUTPUTS:
         text = view.graph_text(report, output.value)
         terminal.write(text if output is not StatusOutput.SVG else _svg(text))
+        if output is StatusOutput.MERMAID:
+            from phoebe_cli.render.graph import mermaid_too_big
+
+            too_big = mermaid_too_big(text)
+            if too_big:
+                terminal.warn(too_big)
     elif output is StatusOutput.TREE:
         terminal.show(view.tree_view(report, with_header=terminal.stdout_is_tty))
     elif output is StatusOutput.TABLE:

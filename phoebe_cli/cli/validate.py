@@ -106,7 +106,13 @@ def register(app: typer.Typer) -> None:
         if output is ValidateOutput.TEXT:
             terminal.show(view.findings_view(result.findings, summary))
         elif output is ValidateOutput.MARKDOWN:
-            terminal.write(view.findings_markdown(result.findings, summary, _graph(result.model, path_filter)))
+            from phoebe_cli.render.graph import mermaid_too_big
+
+            graph = _graph(result.model, path_filter)
+            terminal.write(view.findings_markdown(result.findings, summary, graph))
+            too_big = mermaid_too_big(graph)
+            if too_big:
+                terminal.warn(too_big)
         elif output is ValidateOutput.GITHUB:
             if result.findings:
                 terminal.write(view.github_lines(result.findings))

@@ -31,6 +31,10 @@ COLOURS: dict[NodeState, tuple[str, str]] = {
     NodeState.UNKNOWN: ("#eeeeee", "#6a737d"),
     NodeState.MISSING: ("#ffffff", "#6a737d"),
 }
+# mermaid's defaults, which GitHub and Forgejo keep: a longer text is drawn as an error box, more
+# edges fail to parse
+MERMAID_MAX_TEXT = 50_000
+MERMAID_MAX_EDGES = 500
 BLOCKING_COLOUR = "#d73a49"
 CYCLE_COLOUR = "#6f42c1"
 
@@ -123,6 +127,22 @@ def mermaid(graph: Graph, *, title: str | None = None) -> str:
     if cyclic:
         lines.append(f"  linkStyle {','.join(map(str, cyclic))} stroke:{CYCLE_COLOUR},stroke-width:3px")
     return "\n".join(lines) + "\n"
+
+
+def mermaid_too_big(text: str) -> str | None:
+    """Why GitHub's mermaid would not draw ``text`` (too long, too many edges), or None."""
+    edges = sum(1 for line in text.splitlines() if " --> " in line or " -.->|" in line or " ==>|" in line)
+    problems = []
+    if len(text) > MERMAID_MAX_TEXT:
+        problems.append(f"{len(text)} characters (mermaid draws up to {MERMAID_MAX_TEXT})")
+    if edges > MERMAID_MAX_EDGES:
+        problems.append(f"{edges} edges (mermaid draws up to {MERMAID_MAX_EDGES})")
+    if not problems:
+        return None
+    return (
+        f"the diagram has {' and '.join(problems)}: GitHub and Forgejo will not draw it; "
+        "narrow it (KIND, -n, -l, --failed, --root) or use -o svg"
+    )
 
 
 def mermaid_block(

@@ -15,7 +15,7 @@ import pytest
 from phoebe_cli.flux.graph import EdgeKind, NodeState, build_graph
 from phoebe_cli.flux.objects import FluxObject, ObjectRef
 from phoebe_cli.flux.tree import Blocked, blocked_by
-from phoebe_cli.render.graph import dot, mermaid, mermaid_block, node_id
+from phoebe_cli.render.graph import dot, mermaid, mermaid_block, mermaid_too_big, node_id
 from phoebe_cli.render.status import graph_text
 from phoebe_cli.usecases.status import Snapshot, StatusOptions, build_report
 from tests.support import mermaid as mermaid_parser
@@ -225,3 +225,23 @@ def test_dot_renders_to_svg() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "<svg" in done.stdout and "failing, root cause" in done.stdout
+
+
+def test_a_diagram_mermaid_would_not_draw_is_said() -> None:
+    children = [f"HelmRelease/apps/app-{i:03d}" for i in range(600)]
+    objects = index(ks("all", children=children), *(hr(f"app-{i:03d}") for i in range(600)))
+    text = mermaid(build_graph(objects, blocked_of(objects)))
+
+    assert mermaid_too_big(text) == (
+        f"the diagram has {len(text)} characters (mermaid draws up to 50000) and 600 edges (mermaid draws up to 500): "
+        "GitHub and Forgejo will not draw it; narrow it (KIND, -n, -l, --failed, --root) or use -o svg"
+    )
+    small = index(ks("all", children=children[:3]), *(hr(f"app-{i:03d}") for i in range(3)))
+    assert mermaid_too_big(mermaid(build_graph(small, blocked_of(small)))) is None
+
+
+def test_mermaid_refuses_more_than_500_edges(parse_mermaid) -> None:  # type: ignore[no-untyped-def]
+    # the limit mermaid_too_big warns about is mermaid's own
+    edges = "\n".join(f"  a --> b{i}" for i in range(501))
+    assert not parse_mermaid(f"flowchart LR\n{edges}\n").ok
+    assert parse_mermaid(f"flowchart LR\n{edges.rsplit(chr(10), 1)[0]}\n").ok
