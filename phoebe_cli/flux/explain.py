@@ -463,16 +463,16 @@ def next_steps(
     # A blocked object cannot apply anything: its source is not what holds it back.
     if source is not None and not obj.suspended and source.state is State.READY and not verdict_.blocked_by:
         applied = source.applied_current or (obj.kind is HELM_RELEASE and release is not None and not release.history)
-        if not applied and source.revision and (source.last_applied or source.last_attempted):
-            if source.attempted_current:
-                steps.append(NextStep(f"phoebe sync {me}", f"it failed to apply {source.revision}: retry after fixing"))
-            else:
-                steps.append(
-                    NextStep(
-                        f"phoebe sync {command_name(source.ref)} --cascade",
-                        f"it has not applied the source's revision {source.revision} yet",
-                    )
+        # Attempted but not applied is the object's own failure (the steps below); not even
+        # attempted means it is behind its source.
+        attempted = source.last_applied or source.last_attempted
+        if not applied and source.revision and attempted and not source.attempted_current:
+            steps.append(
+                NextStep(
+                    f"phoebe sync {command_name(source.ref)} --cascade",
+                    f"it has not applied the source's revision {source.revision} yet",
                 )
+            )
         elif verdict_.ready and source.ref.kind in (GIT_REPOSITORY.kind, OCI_REPOSITORY.kind):
             steps.append(
                 NextStep(

@@ -407,3 +407,18 @@ def test_a_crash_looping_pod_fails_with_its_last_termination() -> None:
 def test_pod_selector_of_a_workload() -> None:
     assert pod_selector(deployment()) == "app=web,tier=a"
     assert pod_selector({"spec": {"selector": {"matchExpressions": []}}}) is None
+
+
+def test_a_revision_attempted_and_failed_is_the_objects_own_failure() -> None:
+    """As the real kustomize-controller leaves it: lastAttemptedRevision is the source's, the
+    apply failed; the steps are its log and a sync after fixing, not a source sync."""
+    source = git()
+    obj = manifests.kustomization("app", "apps", source_namespace="flux-system")
+    status = fluxstatus.failed_status(obj, reason="ReconciliationFailed", message="dry-run failed")
+    status.update(lastAppliedRevision="main@sha1:" + "b" * 40, lastAttemptedRevision="main@sha1:" + "a" * 40)
+    app = flux(obj, status)
+    objects = objects_of(source, app)
+    view = source_view(app, objects)
+    assert view is not None and view.attempted_current and not view.applied_current
+    steps = next_steps(app, verdict(app, objects), objects, parent=None, source=view, release=None)
+    assert [s.command for s in steps] == ["phoebe logs ks/apps/app --level error", "phoebe sync ks apps/app"]
