@@ -169,8 +169,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shutil.copytree(SAMPLE_REPO, git_dir)
         stack = FluxStack(plane, api, workdir / "flux", git_dir=git_dir).start()
         started = time.monotonic()
-        stack.bootstrap(git_dir)
+        stack.bootstrap()
         while not settled(api) and not stop.is_set():
+            stack.check_running()
             if time.monotonic() - started > SETTLE_TIMEOUT:
                 (workdir / FAILED_FILE).write_text("did not settle")
                 return 1

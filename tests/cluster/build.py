@@ -200,11 +200,20 @@ def log(message: str) -> None:
     print(f"[cluster] {message}", file=sys.stderr, flush=True)
 
 
+# Binaries found in this process, by cache key: a test that points XDG_CACHE_HOME (or HOME) at a
+# temp dir must not make a later lookup build the same binary again, for minutes, in that dir.
+_FOUND: dict[str, Path] = {}
+
+
 def ensure_program(program: GoProgram) -> Path:
     """The cached binary, built first if it is not there yet."""
-    target_dir = cache_root() / "bin" / program.cache_key()
+    key = program.cache_key()
+    if key in _FOUND and _FOUND[key].exists():
+        return _FOUND[key]
+    target_dir = cache_root() / "bin" / key
     target = target_dir / program.name
     if target.exists():
+        _FOUND[key] = target
         return target
     with _locked(target_dir.with_suffix(".lock")):
         if target.exists():
@@ -236,6 +245,7 @@ def ensure_program(program: GoProgram) -> Path:
             raise BuildError(f"go build {program.package} failed:\n{result.stderr[-4000:]}")
         partial.rename(target)
         log(f"built {program.name} in {time.monotonic() - started:.0f}s -> {target}")
+    _FOUND[key] = target
     return target
 
 

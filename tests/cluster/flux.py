@@ -1,10 +1,18 @@
-"""Real Flux in the loop: kustomize-controller and helm-controller running against a local
-control plane, a source stand-in for source-controller, and controller Pods on a kwok node
-whose logs (the real controllers' stderr) come back through the API server's ``pods/log``.
+"""Real Flux in the loop: source-controller, kustomize-controller and helm-controller running
+against a local control plane, and controller Pods on a kwok node whose logs (the real
+controllers' stderr) come back through the API server's ``pods/log``.
 
-    stack = FluxStack(plane, api, workdir).start()
+    stack = FluxStack(plane, api, workdir, git_dir=copy_of_the_sample).start()
+    stack.bootstrap()
     ...
+    stack.repo.commit("a change")     # pushed to the local Git server source-controller reads
     stack.stop()
+
+By default the sources are real (tests/cluster/sample_sources.py): the sample is served by a
+local Git server, Helm HTTP repositories and the distribution registry, and ``git_dir`` (a copy:
+it is rewritten to point at them, and committed) is the Git work tree. ``sources="stand-in"``
+runs the source stand-in (tests/support/sources.py) instead of source-controller, for tests
+that serve arbitrary directories (the layout agreement test).
 
 The controllers are local processes (``KUBECONFIG``, ``RUNTIME_NAMESPACE=flux-system``); the
 Deployments and Pods that represent them on the cluster are created with the labels
@@ -33,9 +41,12 @@ from tests.cluster.build import (
     helm_controller_program,
     kustomize_controller_program,
     log,
+    source_controller_program,
 )
-from tests.cluster.controlplane import ControlPlane, _die_with_parent
+from tests.cluster.controlplane import ControlPlane, _die_with_parent, free_port
 from tests.cluster.kwok import KwokNode, cri_line
+from tests.cluster.sample_sources import SampleSources
+from tests.support.gitserver import GitWorkTree
 from tests.support.sources import SourceStandIn
 
 FLUX_NAMESPACE = "flux-system"
@@ -98,7 +109,9 @@ class ControllerSpec:
     flags: tuple[str, ...] = ()
 
 
-def controller_specs() -> tuple[ControllerSpec, ...]:
+def controller_specs(storage: tuple[Path, int] | None = None) -> tuple[ControllerSpec, ...]:
+    """The three controllers; ``storage`` (directory, port): the real source-controller's
+    artifact storage, else (None) source-controller is played by the stand-in."""
     common = (
         "--metrics-addr=127.0.0.1:0",
         "--health-addr=127.0.0.1:0",
@@ -109,8 +122,23 @@ def controller_specs() -> tuple[ControllerSpec, ...]:
         # Re-check failed dependencies every few seconds (default 30 s) so the sample settles fast.
         "--requeue-dependency=3s",
     )
+    source = ControllerSpec("source-controller", "v1.9.6", None)
+    if storage is not None:
+        directory, port = storage
+        source = ControllerSpec(
+            "source-controller",
+            "v1.9.6",
+            source_controller_program(),
+            (
+                *common,
+                f"--storage-path={directory}",
+                f"--storage-addr=127.0.0.1:{port}",
+                f"--storage-adv-addr=127.0.0.1:{port}",
+                "--watch-all-namespaces=true",
+            ),
+        )
     return (
-        ControllerSpec("source-controller", "v1.9.6", None),
+        source,
         ControllerSpec("kustomize-controller", "v1.9.6", kustomize_controller_program(), common),
         ControllerSpec("helm-controller", "v1.6.4", helm_controller_program(), common),
     )
@@ -193,30 +221,40 @@ class FluxStack:
     api: Api
     workdir: Path
     git_dir: Path = SAMPLE_REPO
+    source_mode: str = "real"  # or "stand-in"
     node: KwokNode | None = None
-    sources: SourceStandIn | None = None
+    sources: SourceStandIn | None = None  # source_mode "stand-in"
+    real_sources: SampleSources | None = None  # source_mode "real"
+    repo: GitWorkTree | None = None  # the Git work tree source-controller reads (real mode)
     controllers: dict[str, ControllerProcess] = field(default_factory=dict)
     pods: dict[str, str] = field(default_factory=dict)  # controller -> pod name
 
     def start(self) -> FluxStack:
         started = time.monotonic()
-        specs = controller_specs()
+        real = self.source_mode == "real"
+        if not real and self.source_mode != "stand-in":
+            raise ValueError(f"unknown source mode {self.source_mode!r}")
+        specs = controller_specs((self.workdir / "artifacts", free_port()) if real else None)
         binaries = {s.name: ensure_program(s.program) for s in specs if s.program is not None}
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "artifacts").mkdir(parents=True, exist_ok=True)  # source-controller wants it made
         try:
             self.api.ensure_namespace(FLUX_NAMESPACE)
             self._sops_key()
+            if real:
+                self.real_sources = SampleSources(self.workdir / "sources").start()
+                self.repo = self.real_sources.prepare(self.git_dir)
             self.node = KwokNode(self.plane, self.workdir / "kwok").start()
             for spec in specs:
                 self._represent(spec)
-            source_log = self.node.log_file(FLUX_NAMESPACE, self.pods["source-controller"])
-            self.sources = SourceStandIn(
-                self.api,
-                default_git_dir=self.git_dir,
-                workdir=self.workdir / "artifacts",
-                on_reconciled=lambda record: _append(source_log, cri_line(json.dumps(record))),
-            )
-            self.sources.start()
+            if not real:
+                source_log = self.node.log_file(FLUX_NAMESPACE, self.pods["source-controller"])
+                self.sources = SourceStandIn(
+                    self.api,
+                    default_git_dir=self.git_dir,
+                    workdir=self.workdir / "artifacts",
+                    on_reconciled=lambda record: _append(source_log, cri_line(json.dumps(record))),
+                )
+                self.sources.start()
             for spec in specs:
                 if spec.program is None:
                     continue
@@ -229,7 +267,8 @@ class FluxStack:
         except BaseException:
             self.stop()
             raise
-        log(f"flux stack up in {time.monotonic() - started:.1f}s (kustomize-controller, helm-controller, sources)")
+        what = "source-controller, Git server, Helm repository, registry" if real else "the source stand-in"
+        log(f"flux stack up in {time.monotonic() - started:.1f}s (kustomize-controller, helm-controller, {what})")
         return self
 
     def _sops_key(self) -> None:
@@ -279,16 +318,26 @@ class FluxStack:
             },
         )
 
-    def bootstrap(self, root: Path = SAMPLE_REPO) -> list[dict[str, object]]:
-        """What `flux bootstrap` leaves behind: the GitRepository and the root Kustomizations."""
+    def bootstrap(self, root: Path | None = None) -> list[dict[str, object]]:
+        """What `flux bootstrap` leaves behind: the GitRepository and the root Kustomizations
+        (read from ``root``, by default the stack's work tree)."""
         import yaml
 
+        root = root or self.git_dir
         applied = []
         for name in ("kubernetes/flux/cluster/gitrepository.yaml", "kubernetes/flux/cluster/ks.yaml"):
             for doc in yaml.safe_load_all((root / name).read_text()):
                 if isinstance(doc, dict) and doc.get("kind"):
                     applied.append(self.api.apply(doc, manager="flux"))
         return applied
+
+    def check_running(self) -> None:
+        """Raise when a controller process has exited (a wait for the sample to settle would
+        otherwise run into its timeout): its last output says why."""
+        for name, process in self.controllers.items():
+            if process.process is not None and process.process.poll() is not None:
+                tail = process.raw_log.read_text(errors="replace")[-2000:] if process.raw_log.exists() else ""
+                raise RuntimeError(f"{name} exited ({process.process.returncode}):\n{tail}")
 
     def log_file(self, controller: str) -> Path:
         assert self.node is not None
@@ -301,6 +350,9 @@ class FluxStack:
         if self.sources is not None:
             self.sources.stop()
             self.sources = None
+        if self.real_sources is not None:
+            self.real_sources.stop()
+            self.real_sources = None
         if self.node is not None:
             self.node.stop()
             self.node = None

@@ -1,7 +1,12 @@
 """The real-Flux stack, shared by every end-to-end test (marked ``e2e``; opt out with
-``-m "not e2e"``): its own control plane, the real kustomize-controller and helm-controller,
-the source stand-in, controller Pods on a kwok node, and the sample repository bootstrapped
-and settled."""
+``-m "not e2e"``): its own control plane, the real source-controller, kustomize-controller and
+helm-controller, the sample repository served by a local Git server, Helm HTTP repositories and
+the distribution registry (tests/cluster/sample_sources.py), controller Pods on a kwok node, and
+the sample bootstrapped and settled.
+
+A test changes the sample by editing files under ``flux_env.git_dir`` and pushing them
+(``flux_env.push("message")``; ``sync_cascade`` pushes pending changes itself); it puts back
+what it changed the same way, so the next test sees the sample as it was."""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from tests.cluster.build import BuildError, GoMissing
 from tests.cluster.controlplane import ControlPlane, new_workdir
 from tests.cluster.crds import install_crds
 from tests.cluster.flux import HR, KS, SAMPLE_REPO, SETTLE_TIMEOUT, FluxStack, ready_reason, settled
+from tests.cluster.sample_sources import SampleSources
+from tests.support.gitserver import GitWorkTree
 
 __all__ = ["HR", "KS", "FluxEnv", "ready_reason", "sync_cascade"]
 
@@ -34,6 +41,22 @@ class FluxEnv:
     @property
     def kubeconfig(self) -> Path:
         return self.plane.kubeconfig
+
+    @property
+    def repo(self) -> GitWorkTree:
+        assert self.stack.repo is not None
+        return self.stack.repo
+
+    @property
+    def sources(self) -> SampleSources:
+        assert self.stack.real_sources is not None
+        return self.stack.real_sources
+
+    def push(self, message: str = "change") -> str:
+        """Commit what changed under git_dir and push it to the Git server; the new revision
+        (``main@sha1:...``) as source-controller will report it."""
+        self.repo.commit(message)
+        return self.repo.revision()
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +76,13 @@ def flux_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FluxEnv]:
         install_crds(api, "newest", external_secrets=False)
         stack = FluxStack(plane, api, plane.workdir / "flux", git_dir=git_dir).start()
         started = time.monotonic()
-        stack.bootstrap(git_dir)
+        stack.bootstrap()
         deadline = started + SETTLE_TIMEOUT
         while not settled(api):
+            try:
+                stack.check_running()
+            except RuntimeError as error:
+                pytest.fail(str(error))
             if time.monotonic() > deadline:
                 pytest.fail(f"the sample repository did not settle in {SETTLE_TIMEOUT:.0f}s on real Flux")
             time.sleep(0.5)
@@ -67,10 +94,12 @@ def flux_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FluxEnv]:
 
 
 def sync_cascade(phoebe: Any, flux_env: FluxEnv) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """`phoebe sync git flux-system --cascade`: the source picks up the checkout and every
-    Kustomization applies it. The result, and its items by namespace/name."""
+    """`phoebe sync git flux-system --cascade`: the source picks up the pushed commit (pending
+    changes under git_dir are pushed first) and every Kustomization applies it. The result, and
+    its items by namespace/name."""
     import json
 
+    flux_env.push("sync_cascade")
     result = phoebe(
         "sync",
         "git",

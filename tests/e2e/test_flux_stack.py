@@ -1,5 +1,5 @@
-"""The harness itself: real kustomize-controller and helm-controller reconcile the sample
-repository on the local control plane, and their logs come back through pods/log."""
+"""The harness itself: real source-controller, kustomize-controller and helm-controller reconcile
+the sample repository on the local control plane, and their logs come back through pods/log."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def test_a_source_change_reaches_the_kustomization(flux_env: FluxEnv) -> None:
     api = flux_env.api
     configmap = flux_env.git_dir / "kubernetes/apps/default/echo/app/configmap.yaml"
     configmap.write_text(configmap.read_text() + "\n# changed by test_a_source_change_reaches_the_kustomization\n")
+    pushed = flux_env.push("test_a_source_change_reaches_the_kustomization")
     git = api.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
     before = git["status"]["artifact"]["revision"]
     token = f"e2e-{time.time_ns()}"
@@ -75,7 +76,7 @@ def test_a_source_change_reaches_the_kustomization(flux_env: FluxEnv) -> None:
         )
         time.sleep(1)
     current = api.get("source.toolkit.fluxcd.io/v1", "GitRepository", "flux-system", "flux-system")
-    assert current["status"]["artifact"]["revision"] != before
+    assert current["status"]["artifact"]["revision"] == pushed != before
     assert current["status"]["lastHandledReconcileAt"] == token
     assert api.get(*KS, "default", "echo")["status"]["lastAppliedRevision"] == current["status"]["artifact"]["revision"]
 

@@ -237,7 +237,7 @@ def layout_stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixtu
         api = Api(plane.server, plane.admin_token, plane.ca_file)
         install_crds(api, "newest", external_secrets=False)
         crds = _install_other_crds(api)
-        stack = FluxStack(plane, api, plane.workdir / "flux", git_dir=placeholder).start()
+        stack = FluxStack(plane, api, plane.workdir / "flux", git_dir=placeholder, source_mode="stand-in").start()
         assert stack.sources is not None
         stack.sources.default_git_dir = None
         layouts = LayoutStack(plane, api, stack, crds)
