@@ -177,3 +177,54 @@ def test_checkout_view_shows_the_charts_source() -> None:
     assert "(not found)" not in render(tree_view(declared, with_header=False)).split("HelmRelease")[1]
     live = build_report(Snapshot(objects=objects, context="home"), StatusOptions(), now=NOW)
     assert "← HelmChart/flux-system/apps-web (not found)" in render(tree_view(live, with_header=False))
+
+
+def test_several_clusters_sections_summary_and_document() -> None:
+    from phoebe_cli.errors import ClusterUnreachable, Forbidden
+    from phoebe_cli.render.status import clusters_document, clusters_view
+    from phoebe_cli.usecases.status import clusters_report
+
+    home = build_report(snapshot(), StatusOptions(kind="ks", failed=True), now=NOW)
+    report = clusters_report(
+        [
+            ("home", home),
+            ("lab", ClusterUnreachable("cannot reach the cluster at https://10.0.0.9:6443: connection refused")),
+            ("ro", Forbidden("forbidden: cannot list kustomizations", code=403)),
+        ]
+    )
+
+    text = render(clusters_view(report, table=False, with_header=False))
+    assert text.splitlines() == [
+        "== home ==",
+        "✓ Kustomization/flux-system/root  ← GitRepository/flux-system/flux-system (not found)",
+        "├── ✗ Kustomization/media/sonarr  blocked by rook/ceph ← HealthCheckFailed: timeout waiting for: [Deployment]",
+        "└── ✗ Kustomization/rook/ceph  HealthCheckFailed: timeout waiting for: [Deployment]",
+        "",
+        "== lab ==",
+        "✗ cannot reach the cluster at https://10.0.0.9:6443: connection refused",
+        "",
+        "== ro ==",
+        "✗ forbidden: cannot list kustomizations",
+        "",
+        "clusters  3: 0 healthy, 1 not healthy, 2 not read",
+        "objects   2 failed",
+    ]
+    document = clusters_document(report)
+    assert document["kind"] == "MultiClusterStatusReport" and document["healthy"] is False
+    assert document["summary"] == {
+        "clusters": 3,
+        "healthy": 0,
+        "notHealthy": 1,
+        "notRead": 2,
+        "total": 2,
+        "ready": 0,
+        "failed": 2,
+        "progressing": 0,
+        "suspended": 0,
+        "unknown": 0,
+    }
+    assert document["contexts"]["home"] == status_document(home)
+    assert document["contexts"]["ro"] == {
+        "error": {"reason": "Forbidden", "message": "forbidden: cannot list kustomizations", "exitCode": 4}
+    }
+    assert list(document["contexts"]) == ["home", "lab", "ro"]
