@@ -172,7 +172,11 @@ def summary(result: SyncResult, done_word: str = "done", verb: str = "sync") -> 
         return Text.assemble(
             (mark, style), f" {what}: {', '.join(parts)}; ", ("interrupted", style), f" after {result.seconds:.1f}s"
         )
-    return Text.assemble((mark, style), f" {what}: {', '.join(parts)} in {result.seconds:.1f}s")
+    line = Text.assemble((mark, style), f" {what}: {', '.join(parts)} in {result.seconds:.1f}s")
+    if result.unread_sources:
+        unread = ", ".join(str(ref) for ref in result.unread_sources)
+        line.append(f"; --cascade: no Kustomization reads {unread}", style="dim")
+    return line
 
 
 def dry_run_line(item: SyncItem, verb: str = "sync") -> Text:
@@ -192,6 +196,7 @@ def sync_document(result: SyncResult) -> dict[str, Any]:
             "interrupted": result.interrupted,
             "seconds": round(result.seconds, 3),
             "summary": {v.value: result.count(v) for v in Verdict if result.count(v)},
+            **({"cascade": {"unreadSources": [str(ref) for ref in result.unread_sources]}} if result.cascade else {}),
             "items": [
                 {
                     "kind": item.kind.kind,

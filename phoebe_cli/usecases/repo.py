@@ -5,6 +5,7 @@ cluster view renders, so ``status --repo`` looks like ``status``."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -285,11 +286,49 @@ def compare(model: RepoModel, live: Snapshot, options: StatusOptions | None = No
             rows.append(Comparison(ref, Agreement.FAILING, wanted, live_revision, obj.message))
             continue
         rows.append(Comparison(ref, Agreement.IN_SYNC, wanted, live_revision))
+    charts = _declared_charts(model)
     for ref, obj in sorted(live.objects.items(), key=lambda item: str(item[0])):
-        if ref in model.objects or obj.kind is HELM_CHART or not _selected(ref, options):
-            continue  # HelmCharts are made by helm-controller, never declared
+        if ref in model.objects or not _selected(ref, options):
+            continue
+        if obj.kind is HELM_CHART:
+            # Never declared: helm-controller makes one per HelmRelease using chart.spec, and
+            # source-controller pulls it; shown beside the release's declared chart version.
+            release = charts.get(ref)
+            if release is not None:
+                rows.append(_chart_comparison(obj, *release))
+            continue
         rows.append(Comparison(ref, Agreement.ORPHAN, "", obj.revision or "", "on the cluster, declared nowhere"))
     return CompareReport(str(model.root), model.revision, live.context, tuple(rows))
+
+
+_EXACT_VERSION = re.compile(r"v?\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]*)?")
+
+
+def _declared_charts(model: RepoModel) -> dict[ObjectRef, tuple[ObjectRef, str]]:
+    """The HelmChart each declared HelmRelease (chart.spec) makes: chart ref -> (release, version)."""
+    charts: dict[ObjectRef, tuple[ObjectRef, str]] = {}
+    for ref, declared in model.objects.items():
+        if declared.kind is not HELM_RELEASE:
+            continue
+        raw = dict(declared.obj)
+        raw["metadata"] = {**(raw.get("metadata") or {}), "namespace": ref.namespace}
+        chart = FluxObject.from_api(HELM_RELEASE, raw).helm_chart_ref
+        if chart is not None:
+            version = (((raw.get("spec") or {}).get("chart") or {}).get("spec") or {}).get("version")
+            charts[chart] = (ref, str(version or ""))
+    return charts
+
+
+def _chart_comparison(chart: FluxObject, release: ObjectRef, version: str) -> Comparison:
+    pulled = chart.revision or ""
+    if chart.state is State.FAILED:
+        return Comparison(chart.ref, Agreement.FAILING, version, pulled, chart.message)
+    exact = bool(_EXACT_VERSION.fullmatch(version))
+    if exact and pulled and pulled.lstrip("v") != version.lstrip("v"):
+        return Comparison(
+            chart.ref, Agreement.BEHIND, version, pulled, f"another chart version is pulled for {release}"
+        )
+    return Comparison(chart.ref, Agreement.IN_SYNC, version, pulled, f"pulled for {release}")
 
 
 # --- validate ----------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from phoebe_cli.flux.kinds import (
     EXTERNAL_SECRET,
     FLUX_GROUPS,
     GIT_REPOSITORY,
+    HELM_CHART,
     HELM_RELEASE,
     KUSTOMIZATION,
     OCI_REPOSITORY,
@@ -122,6 +123,8 @@ class SyncResult:
     waited: bool
     seconds: float
     interrupted: bool = False
+    cascade: bool = False  # --cascade was asked (and waited for)
+    unread_sources: tuple[ObjectRef, ...] = ()  # --cascade: synced sources no Kustomization reads
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for item in self.items if item.verdict is verdict)
@@ -190,6 +193,7 @@ class SyncRun:
         self.items: dict[ObjectRef, SyncItem] = {}
         self.served: dict[str, ServedKind] = {}
         self.interrupted = False
+        self.unread_sources: list[ObjectRef] = []
         # Patches on their way to the server: sent (past the gate below) and not answered yet.
         self._in_flight: dict[ObjectRef, asyncio.Future[Any]] = {}
         self._patch_gate = asyncio.Semaphore(self.kube.settings.max_in_flight)
@@ -222,6 +226,8 @@ class SyncRun:
             waited=self.options.wait,
             seconds=time.monotonic() - self.started,
             interrupted=self.interrupted,
+            cascade=self.options.cascade and self.options.wait and not self.options.dry_run,
+            unread_sources=tuple(self.unread_sources),
         )
 
     async def _run(self) -> None:
@@ -246,7 +252,10 @@ class SyncRun:
             return
         await self._check_permissions([i for i in self.items.values() if i.verdict is Verdict.WAITING])
         if sources:
-            await self._sync(sources)
+            # Repositories before the HelmCharts made from them: a chart reconciled before its
+            # repository has the new index would pick the old version again.
+            await self._sync([s for s in sources if s.kind is not HELM_CHART])
+            await self._sync([s for s in sources if s.kind is HELM_CHART])
             self._skip_orphans(targets, sources)
         await self._sync([t for t in targets if t.verdict is Verdict.WAITING])
         if self.options.cascade and self.options.wait:
@@ -658,13 +667,19 @@ class SyncRun:
             items, version = await self.kube.list_all(served.collection_path(scope), what=f"kustomizations in {scope}")
         revisions = {s.ref: s.revision for s in sources if s.revision}
         followers: list[tuple[SyncItem, str]] = []
+        read: set[ObjectRef] = set()
         for raw in items:
             obj = FluxObject.from_api(KUSTOMIZATION, raw)
             for ref, revision in revisions.items():
-                if reads_from(obj, ref.kind, ref.namespace, ref.name) and obj.ref not in self.items:
+                if reads_from(obj, ref.kind, ref.namespace, ref.name):
+                    read.add(ref)
+                    if obj.ref in self.items:
+                        continue
                     item = self._item(KUSTOMIZATION, obj, Phase.CASCADE)
                     if item.verdict is Verdict.WAITING:
                         followers.append((item, revision))
+        # Said, not silently passed: a source nothing reads has nothing to cascade to.
+        self.unread_sources = [s.ref for s in sources if s.ref not in read]
         if not followers:
             return
         self.listener.planned(list(self.items.values()))
