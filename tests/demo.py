@@ -1,10 +1,11 @@
 """`just demo`: real Flux reconciling the sample GitOps repository on a local control plane,
 and phoebe run against it.
 
-Builds (first time only) or reuses kube-apiserver, etcd, kustomize-controller, helm-controller
-and kwok; starts them with the source stand-in (tests/cluster/__main__.py `up --flux`); waits
-until the sample repository settles; then runs phoebe. The stack is left running for you to try
-phoebe yourself; `just cluster-down` stops it.
+Builds (first time only) or reuses kube-apiserver, etcd, source-controller, kustomize-controller,
+helm-controller, the distribution registry and kwok; starts them with a local Git server and Helm
+repositories serving the sample (tests/cluster/__main__.py `up --flux`); waits until the sample
+repository settles; then runs phoebe. The stack is left running for you to try phoebe yourself;
+`just cluster-down` stops it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main() -> int:
     run_phoebe("status", env=env)
     run_phoebe("sync", "ks", "-A", "--timeout", "2m", env=env)
     run_phoebe("sync", "hr", "echo", "-n", "default", "--force", env=env)
+    run_phoebe("sync", "git", "flux-system", "--cascade", "--timeout", "3m", env=env)
+    run_phoebe("status", "chart", "-A", env=env)
     run_phoebe("status", "--failed", "-o", "table", env=env)
     run_phoebe("events", "ks/rook-ceph/rook-ceph-cluster", "--warnings", env=env)
     run_phoebe("logs", "ks/rook-ceph/rook-ceph-cluster", "--level", "error", "--tail", "200", env=env)
@@ -50,7 +53,9 @@ def main() -> int:
     run_phoebe("status", "--repo", str(checkout), "--compare", "-n", "media", env=env)
     run_phoebe("diff", "rook-ceph/rook-ceph-cluster", "--repo", str(checkout), env=env)
     print(
-        "\nReal kustomize-controller and helm-controller are still running on the sample repository "
+        "\nReal source-controller, kustomize-controller and helm-controller are still running on the sample "
+        f"repository, served from a local Git server (its work tree: {checkout}; commit there, then "
+        "`git push origin HEAD:main` and `phoebe sync git flux-system --cascade`) "
         "(rook-ceph/rook-ceph-cluster fails, media/sonarr is blocked behind it, media/plex is suspended).\n"
         f"Try it yourself:\n  export KUBECONFIG={kubeconfig}\n"
         "  .venv/bin/phoebe status\n  .venv/bin/phoebe sync ks -A\n  .venv/bin/phoebe logs -f\n"

@@ -6,8 +6,10 @@
                                              --oracles: the flux CLI and the Go oracles)
     python -m tests.cluster up [--crds SET] [--sample]
                                              a control plane, left running; status written by hand
-    python -m tests.cluster up --flux        ... with the real kustomize-controller and
-                                             helm-controller reconciling the sample repository
+    python -m tests.cluster up --flux        ... with the real source-controller,
+                                             kustomize-controller and helm-controller
+                                             reconciling the sample repository, served by a
+                                             local Git server, Helm repositories and registry
     python -m tests.cluster down             stop what `up` started
     python -m tests.cluster env              print the export line of the running one
 
@@ -116,9 +118,16 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _up_with_flux(workdir: Path) -> int:
-    """Start a supervisor process that owns the stack (the source stand-in and the log pumps are
-    Python threads: they need a process that lives as long as the stack)."""
-    for program in (kustomize_controller_program(), helm_controller_program(), kwok_program()):
+    """Start a supervisor process that owns the stack (the Git server, the Helm repositories and
+    the log pumps are Python threads: they need a process that lives as long as the stack)."""
+    for program in (
+        source_controller_program(),
+        kustomize_controller_program(),
+        helm_controller_program(),
+        registry_program(),
+        kwok_program(),
+        helm_program(),
+    ):
         ensure_program(program)
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
