@@ -75,7 +75,8 @@ class ChartFetcher:
         self._timeout = timeout
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
-        self._tokens: dict[tuple[str, str], str] = {}
+        # (host, repository, credentials) -> Authorization: one source's token is never another's
+        self._tokens: dict[tuple[str, str, Credentials], str] = {}
 
     def _http(self) -> httpx.Client:
         with self._lock:
@@ -108,7 +109,7 @@ class ChartFetcher:
     def _oci(self, ref: OciReference, path: str, creds: Credentials, accept: str = "") -> httpx.Response:
         url = f"{ref.base}/{path}"
         headers = {"Accept": accept} if accept else {}
-        token = self._tokens.get((ref.host, ref.repository))
+        token = self._tokens.get((ref.host, ref.repository, creds))
         if token is not None:
             headers["Authorization"] = token
         response = self._request(url, headers=headers)
@@ -117,7 +118,7 @@ class ChartFetcher:
             authorization = self._authorize(ref, challenge, creds)
             if authorization is not None:
                 headers["Authorization"] = authorization
-                self._tokens[(ref.host, ref.repository)] = authorization
+                self._tokens[(ref.host, ref.repository, creds)] = authorization
                 response = self._request(url, headers=headers)
         _check(response, str(ref), creds is not None)
         return response

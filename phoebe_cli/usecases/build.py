@@ -525,7 +525,8 @@ class _Renderer:
         url = str(spec.get("url") or "")
         if not url.startswith(("http://", "https://")):
             raise _Unavailable(f"{request.source}: url {url!r} is not http(s):// or oci://")
-        exact_key = f"http|{url}|{request.chart}|{request.version}"
+        # per source object: another HelmRepository at the same URL may hold other credentials
+        exact_key = f"http|{request.source}|{url}|{request.chart}|{request.version}"
         known = recall("resolved", exact_key) if not self.options.refresh else None
         if isinstance(known, dict) and _exact(request.version):
             cached = cached_package(str(known.get("digest", "")))
@@ -642,7 +643,7 @@ class _Renderer:
         from phoebe_cli.kube.charts import FetchFailed, chart_layer
         from phoebe_cli.repo.charts import cached_package, recall, remember, store_package
 
-        resolution_key = f"oci|{ref}|{tag}|{digest}|{media_type}"
+        resolution_key = f"oci|{what}|{ref}|{tag}|{digest}|{media_type}"
         if not semver and not self.options.refresh:
             known = recall("resolved", resolution_key)
             if isinstance(known, dict):
@@ -671,7 +672,7 @@ class _Renderer:
                 if chosen is None:
                     raise _Unavailable(f"{what}: no tag of {ref} matches {semver!r}")
                 tag = chosen.replace("+", "_")
-                resolution_key = f"oci|{ref}|{tag}|{digest}|{media_type}"
+                resolution_key = f"oci|{what}|{ref}|{tag}|{digest}|{media_type}"
             manifest, manifest_digest = self.fetcher.oci_manifest(ref, digest or tag, creds)
             layer = chart_layer(manifest, media_type)
             if layer is None:

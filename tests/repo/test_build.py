@@ -1,0 +1,552 @@
+"""``phoebe build ks|hr|all`` on small checkouts: the real entry point, real kustomize and helm
+(Go-built, cached), charts from the checkout, from a Helm HTTP repository (with basic auth) and
+from the CNCF distribution registry (with htpasswd auth) on 127.0.0.1. Exact output, exit codes,
+one line per bad HelmRelease while the others still render, and what the caches spare."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import PhoebeRunner
+from tests.repo.conftest import GIT_REPOSITORY, RepoWriter, config_map, flux_ks, kustomization_yaml
+from tests.support.chartrepo import CHARTS_DIR, ChartRepository, helm_binary, package_chart
+
+pytestmark = pytest.mark.repo
+
+ORIGIN = {"helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"}
+
+
+@pytest.fixture(scope="session")
+def helm_path() -> Path:
+    """The cached helm, found before a test points XDG_CACHE_HOME at its own cache."""
+    return helm_binary()
+
+
+@pytest.fixture(scope="session")
+def binaries_home(helm_path: Path) -> str:
+    """The XDG cache home of the Go-built test binaries (helm, the registry), as the session found it."""
+    from tests.cluster.build import cache_root
+
+    registry_binary()
+    return str(cache_root().parent)
+
+
+def registry_binary() -> Path:
+    from tests.cluster.build import ensure_program, registry_program
+
+    return ensure_program(registry_program())
+
+
+@contextmanager
+def _test_binaries(monkeypatch: pytest.MonkeyPatch, home: str) -> Iterator[None]:
+    """The test helpers (helm package, helm push, the registry) find the session's binaries; phoebe
+    keeps the test's own cache."""
+    own = os.environ.get("XDG_CACHE_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", home)
+    try:
+        yield
+    finally:
+        if own is None:
+            monkeypatch.delenv("XDG_CACHE_HOME")
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", own)
+
+
+@pytest.fixture(autouse=True)
+def helm(helm_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("PHOEBE_HELM", str(helm_path))
+    return helm_path
+
+
+def _chart_files(name: str, into: str = "charts") -> dict[str, str]:
+    base = CHARTS_DIR / name
+    return {f"{into}/{name}/{p.relative_to(base)}": p.read_text() for p in base.rglob("*") if p.is_file()}
+
+
+def _hr(name: str, namespace: str, spec: str) -> str:
+    return (
+        "apiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n  interval: 1h\n"
+        + "".join(f"  {line}\n" for line in spec.strip("\n").splitlines())
+    )
+
+
+def _local_chart(path: str = "./charts/widgets") -> str:
+    return (
+        f"chart:\n  spec:\n    chart: {path}\n    sourceRef:\n"
+        "      kind: GitRepository\n      name: flux-system\n      namespace: flux-system\n"
+    )
+
+
+def _repo(write_repo: RepoWriter, apps: dict[str, str], *, charts: tuple[str, ...] = ("widgets",)) -> Path:
+    """kubernetes/flux: the GitRepository and the root Kustomization ``apps`` over ./apps; ``apps``:
+    file name -> text under apps/."""
+    files = {"kubernetes/flux/cluster.yaml": GIT_REPOSITORY + "---\n" + flux_ks("apps", "./apps")}
+    files["apps/kustomization.yaml"] = kustomization_yaml(*apps)
+    files.update({f"apps/{name}": text for name, text in apps.items()})
+    for chart in charts:
+        files.update(_chart_files(chart))
+    return write_repo(files)
+
+
+def _documents(text: str) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(text) if d]
+
+
+def _helm_template(
+    helm: Path, chart: Path, release: str, namespace: str, values: dict[str, Any]
+) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [str(helm), "template", release, str(chart), "--namespace", namespace, "--values", "-", "--skip-tests"],
+        input=json.dumps(values),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return _documents(done.stdout)
+
+
+# --- build ks -----------------------------------------------------------------------------------
+
+
+def test_build_ks_prints_what_each_kustomization_applies(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    child = flux_ks("web", "./web", "default", extra="postBuild:\n  substitute:\n    GREETING: hi\n")
+    root = write_repo(
+        {
+            "kubernetes/flux/cluster.yaml": GIT_REPOSITORY + "---\n" + flux_ks("apps", "./apps"),
+            "apps/kustomization.yaml": kustomization_yaml("ks.yaml", "secret.yaml"),
+            "apps/ks.yaml": child,
+            "apps/secret.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: default\n"
+            "stringData:\n  token: s3cr3t-value\n",
+            "web/kustomization.yaml": kustomization_yaml("cm.yaml"),
+            "web/cm.yaml": config_map("web", "default", {"greeting": "${GREETING}"}),
+        }
+    )
+
+    web = phoebe("build", "ks", "web", "--repo", str(root))
+    assert (web.code, web.stderr) == (0, "")
+    assert web.stdout == (
+        "# Kustomization default/web\n"
+        "apiVersion: v1\ndata:\n  greeting: hi\nkind: ConfigMap\nmetadata:\n  name: web\n  namespace: default\n"
+    )
+
+    apps = phoebe("build", "ks", "flux-system/apps", "--repo", str(root), "-o", "json")
+    assert apps.code == 0
+    document = json.loads(apps.stdout)
+    assert [(k["namespace"], k["name"], k["state"]) for k in document["kustomizations"]] == [
+        ("flux-system", "apps", "built")
+    ]
+    objects = document["kustomizations"][0]["objects"]
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [("Secret", "token"), ("Kustomization", "web")]
+    assert objects[0]["stringData"] == {"token": "***"}
+    assert "s3cr3t-value" not in apps.stdout
+
+    recursive = phoebe("build", "ks", "apps", "--recursive", "--repo", str(root))
+    assert recursive.stdout.count("# Kustomization ") == 2
+    assert "# Kustomization default/web\n" in recursive.stdout
+
+    narrowed = phoebe("build", "ks", "--path", "web", "--repo", str(root))
+    assert narrowed.stdout.startswith("# Kustomization default/web\n")
+    assert "flux-system/apps" not in narrowed.stdout
+
+    missing = phoebe("build", "ks", "nope", "--repo", str(root))
+    assert (missing.code, missing.stdout) == (5, "")
+    assert missing.stderr == "phoebe: error: no Kustomization nope in the checkout\n"
+
+    wrong = phoebe("build", "things", "--repo", str(root))
+    assert wrong.code == 2
+    assert wrong.stderr == "phoebe: error: phoebe build things: say ks, hr or all\n"
+
+
+# --- build hr from the checkout --------------------------------------------------------------------
+
+
+def test_a_chart_in_the_checkout_is_rendered_as_helm_controller_renders_it(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, helm: Path
+) -> None:
+    spec = (
+        _local_chart()
+        + "targetNamespace: web\n"
+        + "valuesFrom:\n  - kind: Secret\n    name: widget-secrets\n    valuesKey: values.yaml\n"
+        + "values:\n  replicas: 3\n"
+        + "commonMetadata:\n  labels:\n    team: blue\n"
+        + "postRenderers:\n  - kustomize:\n      images:\n"
+        + "        - name: ghcr.io/example/widgets\n          newTag: 2.0.0\n"
+        + "      patches:\n        - target:\n            kind: ConfigMap\n          patch: |\n"
+        + "            - op: add\n              path: /metadata/annotations\n              value: {patched: 'yes'}\n"
+    )
+    secret = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: widget-secrets\n  namespace: apps\n"
+        "stringData:\n  values.yaml: 'message: correct-horse-battery'\n"
+    )
+    root = _repo(write_repo, {"hr.yaml": _hr("widgets", "apps", spec), "secret.yaml": secret})
+
+    result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+    assert (result.code, result.stderr) == (0, "")
+    assert "correct-horse-battery" not in result.stdout
+    [release] = json.loads(result.stdout)["helmReleases"]
+    chart = release.pop("chart")
+    objects = release.pop("objects")
+    assert release == {
+        "name": "widgets",
+        "namespace": "apps",
+        "state": "rendered",
+        "releaseName": "web-widgets",
+        "targetNamespace": "web",
+        "storageNamespace": "apps",
+        "values": {"message": "***", "replicas": 3},
+    }
+    assert (chart["name"], chart["version"], chart["source"]) == (
+        "widgets",
+        "1.0.0",
+        "GitRepository/flux-system/flux-system",
+    )
+    assert chart["digest"].startswith("sha256:")
+    assert [(o["kind"], o["metadata"]["name"]) for o in objects] == [
+        ("CustomResourceDefinition", "widgets.example.com"),  # install.crds defaults to Create
+        ("ConfigMap", "web-widgets-config"),
+        ("Deployment", "web-widgets"),
+        ("Job", "web-widgets-migrate"),  # the hook
+    ]
+    crd, config, deployment, hook = objects
+    assert crd["metadata"]["labels"] == {
+        "helm.toolkit.fluxcd.io/name": "widgets",
+        "helm.toolkit.fluxcd.io/namespace": "apps",
+    }
+    for obj in (config, deployment, hook):
+        assert obj["metadata"]["labels"]["team"] == "blue"
+        assert {k: obj["metadata"]["labels"][k] for k in ORIGIN} == {
+            "helm.toolkit.fluxcd.io/name": "widgets",
+            "helm.toolkit.fluxcd.io/namespace": "apps",
+        }
+        assert obj["metadata"]["namespace"] == "web"
+    assert config["metadata"]["annotations"] == {"patched": "yes"}
+    assert config["data"]["message"] == "***"  # a value from a Secret, wherever the chart puts it
+    assert deployment["spec"]["replicas"] == 3
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/widgets:2.0.0"
+
+    # Helm is the judge of the template itself: the same inputs through helm template directly
+    # give the same objects, before the post-renderers and Flux's labels.
+    direct = _helm_template(
+        helm, root / "charts" / "widgets", "web-widgets", "web", {"message": "correct-horse-battery", "replicas": 3}
+    )
+    assert [(o["kind"], o["metadata"]["name"]) for o in direct] == [
+        ("ConfigMap", "web-widgets-config"),
+        ("Deployment", "web-widgets"),
+        ("Job", "web-widgets-migrate"),
+    ]
+    assert direct[1]["spec"] == {
+        **deployment["spec"],
+        "template": {
+            **deployment["spec"]["template"],
+            "spec": {"containers": [{"name": "widgets", "image": "ghcr.io/example/widgets:1.0.0"}]},
+        },
+    }
+
+
+def test_crd_policy_skip_and_kube_version(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    spec = _local_chart() + "install:\n  crds: Skip\n"
+    root = _repo(write_repo, {"hr.yaml": _hr("widgets", "apps", spec)})
+
+    result = phoebe("build", "hr", "widgets", "--repo", str(root), "--kube-version", "1.31.4")
+    assert (result.code, result.stderr) == (0, "")
+    documents = _documents(result.stdout)
+    assert [d["kind"] for d in documents] == ["ConfigMap", "Deployment", "Job"]
+    assert documents[0]["data"]["kubeVersion"] == "v1.31.4"
+    assert result.stdout.startswith("# HelmRelease apps/widgets\n")
+
+
+def test_bad_input_is_one_line_per_helmrelease_and_the_others_render(
+    write_repo: RepoWriter, phoebe: PhoebeRunner
+) -> None:
+    unreachable = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\nmetadata:\n  name: gone\n  namespace: apps\n"
+        "spec:\n  interval: 1h\n  url: http://127.0.0.1:9/charts\n"
+    )
+    no_match = (
+        "postRenderers:\n  - kustomize:\n      patches:\n        - patch: |\n"
+        "            apiVersion: v1\n            kind: ConfigMap\n            metadata:\n"
+        "              name: not-there\n            data:\n              x: y\n"
+    )
+    releases = {
+        "good.yaml": _hr("good", "apps", _local_chart()),
+        "failing.yaml": _hr("failing", "apps", _local_chart() + "values:\n  fail: true\n"),
+        "missing-path.yaml": _hr("missing-path", "apps", _local_chart("./charts/nothing-here")),
+        "patch.yaml": _hr("patch", "apps", _local_chart() + no_match),
+        "offline.yaml": _hr(
+            "offline",
+            "apps",
+            _from_repository("widgets", "1.0.0", "gone"),
+        ),
+        "repo.yaml": unreachable,
+    }
+    root = _repo(write_repo, releases)
+
+    result = phoebe("build", "hr", "--repo", str(root))
+    assert result.code == 1
+    assert [d["metadata"]["name"] for d in _documents(result.stdout)] == [
+        "widgets.example.com",
+        "good-config",
+        "good",
+        "good-migrate",
+    ]
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        "error: HelmRelease apps/failing: failed: helm template: execution error at "
+        "(widgets/templates/deployment.yaml:2:4): widgets: asked to fail (.Values.fail)"
+    )
+    assert lines[1] == (
+        "error: HelmRelease apps/missing-path: partial: chart path ./charts/nothing-here does not exist in "
+        "GitRepository/flux-system/flux-system"
+    )
+    assert lines[2].startswith(
+        "error: HelmRelease apps/offline: partial: HelmRepository/apps/gone: index not fetched "
+        "(http://127.0.0.1:9/charts/index.yaml: "
+    )
+    assert lines[2].endswith(") and none cached")
+    assert lines[3].startswith("error: HelmRelease apps/patch: failed: postRenderers[0]: ")
+    assert "not-there" in lines[3]
+    assert len(lines) == 4
+
+
+def test_helm_missing_is_one_line_exit_5(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = _repo(write_repo, {"hr.yaml": _hr("widgets", "apps", _local_chart())})
+    monkeypatch.setenv("PHOEBE_HELM", str(tmp_path / "no-helm"))
+    result = phoebe("build", "hr", "--repo", str(root))
+    assert (result.code, result.stdout) == (5, "")
+    assert result.stderr == f"phoebe: error: PHOEBE_HELM={tmp_path / 'no-helm'} does not exist\n"
+
+    monkeypatch.delenv("PHOEBE_HELM")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = phoebe("build", "hr", "--repo", str(root))
+    assert result.code == 5
+    assert result.stderr == (
+        "phoebe: error: helm is not on PATH: install Helm v3 (https://helm.sh/docs/intro/install/) or set PHOEBE_HELM\n"
+    )
+    # build ks needs no helm
+    assert phoebe("build", "ks", "--repo", str(root)).code == 0
+
+
+# --- a Helm HTTP repository ------------------------------------------------------------------------
+
+
+def _basic_secret(name: str, namespace: str, user: str, password: str) -> str:
+    return (
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f"stringData:\n  username: {user}\n  password: {password}\n"
+    )
+
+
+def _helm_repository(name: str, namespace: str, url: str, secret: str | None = None, extra: str = "") -> str:
+    text = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmRepository\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f"spec:\n  interval: 1h\n  url: {url}\n"
+    )
+    if secret:
+        text += f"  secretRef:\n    name: {secret}\n"
+    return text + extra
+
+
+def _from_repository(chart: str, version: str, repository: str) -> str:
+    return (
+        f"chart:\n  spec:\n    chart: {chart}\n    version: '{version}'\n    sourceRef:\n"
+        f"      kind: HelmRepository\n      name: {repository}\n"
+    )
+
+
+def _counting_helm(helm: Path, directory: Path) -> tuple[Path, Path]:
+    """A helm that notes each run in a file, then runs the real one."""
+    log = directory / "helm-runs"
+    script = directory / "helm"
+    script.write_text(f'#!/bin/sh\necho "$1" >> {log}\nexec {helm} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script, log
+
+
+def test_http_repository_basic_auth_ranges_and_the_caches(
+    write_repo: RepoWriter,
+    phoebe: PhoebeRunner,
+    helm: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    binaries_home: str,
+) -> None:
+    served = tmp_path / "served"
+    with _test_binaries(monkeypatch, binaries_home):
+        for version in ("1.0.0", "1.1.0", "2.0.0-rc.1"):
+            package_chart(CHARTS_DIR / "widgets", served / "stable", version=version)
+    with ChartRepository(served, auth=("reader", "pa55word")) as server:
+        url = f"{server.base_url}/stable"
+        apps = {
+            "repos.yaml": _helm_repository("stable", "apps", url, "stable-auth")
+            + "---\n"
+            + _helm_repository("wrong", "apps", url, "wrong-auth")
+            + "---\n"
+            + _basic_secret("stable-auth", "apps", "reader", "pa55word")
+            + "---\n"
+            + _basic_secret("wrong-auth", "apps", "reader", "nope"),
+            "caret.yaml": _hr("caret", "apps", _from_repository("widgets", "^1", "stable")),
+            "exact.yaml": _hr("exact", "apps", _from_repository("widgets", "1.0.0", "stable")),
+            "pre.yaml": _hr("pre", "apps", _from_repository("widgets", ">=2.0.0-0", "stable")),
+            "none.yaml": _hr("none", "apps", _from_repository("widgets", ">=3", "stable")),
+            "unknown.yaml": _hr("unknown", "apps", _from_repository("gadgets", "*", "stable")),
+            "refused.yaml": _hr("refused", "apps", _from_repository("widgets", "1.0.0", "wrong")),
+        }
+        root = _repo(write_repo, apps, charts=())
+
+        result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+        assert result.code == 1
+        states = {
+            r["name"]: (r["state"], r["chart"]["version"], r.get("reason", ""))
+            for r in json.loads(result.stdout)["helmReleases"]
+        }
+        assert states["caret"] == ("rendered", "1.1.0", "")
+        assert states["exact"] == ("rendered", "1.0.0", "")
+        assert states["pre"] == ("rendered", "2.0.0-rc.1", "")
+        assert states["none"] == (
+            "partial",
+            "",
+            "no widgets chart version matches '>=3' in HelmRepository/apps/stable",
+        )
+        assert states["unknown"] == ("partial", "", f"chart 'gadgets' is not in HelmRepository/apps/stable ({url})")
+        assert states["refused"] == (
+            "partial",
+            "",
+            f"HelmRepository/apps/wrong: {url}/index.yaml: 401 Unauthorized: the server refused the credentials",
+        )
+        assert "pa55word" not in result.stdout + result.stderr
+        assert result.stderr.splitlines() == [
+            f"error: HelmRelease apps/{name}: partial: {states[name][2]}" for name in ("none", "refused", "unknown")
+        ]
+
+        # Second run of the exact version: nothing fetched, nothing rendered (the render cache).
+        counting, log = _counting_helm(helm, tmp_path)
+        monkeypatch.setenv("PHOEBE_HELM", str(counting))
+        server._server.requests.clear()  # type: ignore[union-attr]
+        first = phoebe("build", "hr", "exact", "--repo", str(root))
+        assert first.code == 0
+        runs_before = log.read_text().split() if log.exists() else []
+        again = phoebe("build", "hr", "exact", "--repo", str(root))
+        assert (again.code, again.stdout) == (0, first.stdout)
+        assert server.requests == []
+        runs_after = log.read_text().split() if log.exists() else []
+        assert [r for r in runs_after if r == "template"] == [r for r in runs_before if r == "template"]
+
+    # The server is gone: exact versions still render from the caches, ranges from the last index.
+    offline = phoebe("build", "hr", "exact", "caret", "--repo", str(root))
+    assert offline.code == 0, offline.stderr
+    assert offline.stdout.count("# HelmRelease ") == 2
+
+
+# --- the OCI distribution registry -------------------------------------------------------------------
+
+
+def _docker_config_secret(name: str, namespace: str, host: str, user: str, password: str) -> str:
+    config = {"auths": {host: {"auth": base64.b64encode(f"{user}:{password}".encode()).decode()}}}
+    return (
+        f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f"type: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{json.dumps(config)}'\n"
+    )
+
+
+def _oci_repository(name: str, namespace: str, url: str, ref: str, secret: str | None) -> str:
+    text = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\n"
+        f"metadata:\n  name: {name}\n  namespace: {namespace}\n"
+        f"spec:\n  interval: 1h\n  insecure: true\n  url: {url}\n  ref:\n    {ref}\n"
+        "  layerSelector:\n    mediaType: application/vnd.cncf.helm.chart.content.v1.tar+gzip\n    operation: copy\n"
+    )
+    if secret:
+        text += f"  secretRef:\n    name: {secret}\n"
+    return text
+
+
+def test_oci_registry_tags_semver_digests_and_credentials(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binaries_home: str
+) -> None:
+    from tests.cluster.registry import Registry, helm_push
+
+    auth = ("pusher", "s3cret-pw")
+    with _test_binaries(monkeypatch, binaries_home):
+        registry = Registry(tmp_path / "registry", auth=auth).start()
+        digests = {}
+        for version in ("1.0.0", "1.1.0"):
+            package = package_chart(CHARTS_DIR / "widgets", tmp_path / "packages", version=version, index=False)
+            digests[version] = helm_push(package, f"oci://{registry.host}/charts", auth=auth)
+    try:
+        host = registry.host
+        url = f"oci://{host}/charts/widgets"
+        apps = {
+            "secrets.yaml": _docker_config_secret("registry", "apps", host, *auth)
+            + "---\n"
+            + _docker_config_secret("bad-registry", "apps", host, "pusher", "wrong")
+            + "---\n"
+            + _basic_secret("registry-basic", "apps", *auth),
+            "sources.yaml": "---\n".join(
+                [
+                    _oci_repository("by-tag", "apps", url, "tag: 1.0.0", "registry"),
+                    _oci_repository("by-semver", "apps", url, "semver: '>=1.0.0'", "registry"),
+                    _oci_repository("by-digest", "apps", url, f"digest: {digests['1.0.0']}", "registry"),
+                    _oci_repository("refused", "apps", url, "tag: 1.0.0", "bad-registry"),
+                    _oci_repository("anonymous", "apps", url, "tag: 1.0.0", None),
+                    _helm_repository(
+                        "oci-charts",
+                        "apps",
+                        f"oci://{host}/charts",
+                        "registry-basic",
+                        "  type: oci\n  insecure: true\n",
+                    ),
+                ]
+            ),
+            "releases.yaml": "---\n".join(
+                _hr(name, "apps", f"chartRef:\n  kind: OCIRepository\n  name: {name}\n")
+                for name in ("by-tag", "by-semver", "by-digest", "refused", "anonymous")
+            )
+            + "---\n"
+            + _hr("from-oci-helmrepository", "apps", _from_repository("widgets", "~1.0", "oci-charts")),
+        }
+        root = _repo(write_repo, apps, charts=())
+
+        result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+        assert result.code == 1
+        found = {
+            r["name"]: (r["state"], r["chart"]["version"], r.get("reason", ""))
+            for r in json.loads(result.stdout)["helmReleases"]
+        }
+        assert found["by-tag"] == ("rendered", "1.0.0", "")
+        assert found["by-semver"] == ("rendered", "1.1.0", "")
+        assert found["by-digest"] == ("rendered", "1.0.0", "")
+        assert found["from-oci-helmrepository"] == ("rendered", "1.0.0", "")
+        assert found["refused"] == (
+            "partial",
+            "",
+            f"OCIRepository/apps/refused: oci://{host}/charts/widgets: "
+            "401 Unauthorized: the server refused the credentials",
+        )
+        assert found["anonymous"] == (
+            "partial",
+            "",
+            f"OCIRepository/apps/anonymous: oci://{host}/charts/widgets: "
+            "401 Unauthorized: the server wants credentials (none given)",
+        )
+        assert "s3cret-pw" not in result.stdout + result.stderr
+        assert sorted(result.stderr.splitlines()) == [
+            f"error: HelmRelease apps/{name}: partial: {found[name][2]}" for name in ("anonymous", "refused")
+        ]
+        assert os.listdir(tmp_path / "registry")  # the registry really ran here
+    finally:
+        registry.stop()
