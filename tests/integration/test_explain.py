@@ -394,3 +394,17 @@ def test_bad_input_is_one_line_and_an_exit_code(
     result = phoebe(*(a.format(ns=namespace) for a in args), kubeconfig=cluster.kubeconfig)
     assert (result.code, result.stdout) == (code, "")
     assert result.stderr == message.format(ns=namespace) + "\n"
+
+
+def test_a_user_who_may_not_read_the_object_gets_exit_4(
+    phoebe: PhoebeRunner, cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    ks(cluster.api, "app", namespace, "ready")
+    nobody = kubeconfig(cluster, tmp_path / "nobody", certificate_user(cluster, f"nobody-{namespace}"))
+    result = phoebe("explain", f"ks/{namespace}/app", kubeconfig=nobody)
+    assert (result.code, result.stdout) == (4, "")
+    assert result.stderr == (
+        "phoebe: error: forbidden: kustomizations.kustomize.toolkit.fluxcd.io is forbidden: "
+        f'User "nobody-{namespace}" cannot list resource "kustomizations" in API group '
+        f'"kustomize.toolkit.fluxcd.io" in the namespace "{namespace}"\n'
+    )
