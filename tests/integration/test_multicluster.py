@@ -181,3 +181,49 @@ def test_one_context_and_other_commands_keep_a_single_context(phoebe: PhoebeRunn
     assert json.loads(single.stdout)["kind"] == json.loads(same_twice.stdout)["kind"] == "StatusReport"
     assert json.loads(single.stdout)["context"] == json.loads(root.stdout)["context"] == "lab"
     assert check.code == 3
+
+
+def test_a_stopped_api_server_among_two(phoebe: PhoebeRunner, sample_cluster: Cluster, tmp_path: Path) -> None:
+    """Two real API servers; the second is stopped between two runs: its section says so, the
+    other is shown as before, and the exit code is 1, not 3."""
+    from tests.cluster.api import Api
+    from tests.cluster.controlplane import ControlPlane, new_workdir
+    from tests.cluster.crds import install_crds
+    from tests.support.flux_install import install_ready_controllers
+
+    plane = ControlPlane(new_workdir("phoebe-multi-")).start()
+    try:
+        api = Api(plane.server, plane.admin_token, plane.ca_file)
+        try:
+            install_crds(api, "newest")
+            install_ready_controllers(api)
+        finally:
+            api.close()
+        kubeconfig = _kubeconfig(
+            tmp_path,
+            {
+                "lab": (sample_cluster.plane.server, sample_cluster.plane.ca_file, sample_cluster.plane.admin_token),
+                "spare": (plane.server, plane.ca_file, plane.admin_token),
+            },
+        )
+        args = ("status", "--all-contexts", "ks", "-n", "media", "-o", "table")
+
+        running = phoebe(*args, kubeconfig=kubeconfig)
+        plane.stop()
+        stopped = phoebe(*args, "--request-timeout", "5", kubeconfig=kubeconfig)
+    finally:
+        plane.remove()
+
+    assert running.code == stopped.code == 1  # lab's sonarr is blocked
+    assert running.lines[-2] == "clusters  2: 0 healthy, 1 not healthy, 1 not read"  # spare: no namespace media
+    spare = stopped.lines.index("== spare ==")
+    assert re.fullmatch(
+        rf"✗ cannot reach the cluster at {re.escape(plane.server)}: connection refused", stopped.lines[spare + 1]
+    )
+
+    def rows(result: Any) -> list[list[str]]:  # the lab section without the ages
+        return [line.split()[:5] for line in result.lines[: result.lines.index("== spare ==")]]
+
+    assert rows(stopped) == rows(running)  # the running cluster, shown as before
+    assert ["media", "Kustomization", "sonarr", "✗", "False"] in rows(stopped)
+    assert stopped.lines[-2] == "clusters  2: 0 healthy, 1 not healthy, 1 not read"
