@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import controlplane, diff, explain, logs, repo, startup, status, sync
+from bench import build, controlplane, diff, explain, logs, repo, startup, status, sync
 
 
 def main() -> int:
@@ -17,6 +17,7 @@ def main() -> int:
     logs.main([])
     repo.main([])
     diff.main([])
+    build.main([])
     explain.main([])
     return 0
 

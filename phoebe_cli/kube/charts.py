@@ -17,10 +17,13 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where a request is made: a run that renders from the cache never pays for it
 
 __all__ = ["ChartFetcher", "FetchFailed", "OciReference"]
 
@@ -79,6 +82,8 @@ class ChartFetcher:
         self._tokens: dict[tuple[str, str, Credentials], str] = {}
 
     def _http(self) -> httpx.Client:
+        import httpx
+
         with self._lock:
             if self._client is None:
                 self._client = httpx.Client(timeout=httpx.Timeout(self._timeout, connect=10), follow_redirects=True)
@@ -91,6 +96,8 @@ class ChartFetcher:
     def _request(
         self, url: str, *, headers: Mapping[str, str] | None = None, auth: Credentials = None
     ) -> httpx.Response:
+        import httpx
+
         try:
             return self._http().get(url, headers=dict(headers or {}), auth=auth)
         except httpx.TimeoutException as exc:
@@ -124,6 +131,8 @@ class ChartFetcher:
         return response
 
     def _authorize(self, ref: OciReference, challenge: str, creds: Credentials) -> str | None:
+        import httpx
+
         scheme, _, params_text = challenge.partition(" ")
         if scheme.lower() == "basic":
             if creds is None:
