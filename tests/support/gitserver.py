@@ -102,6 +102,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         for name, value in headers:
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
+        # One request per connection: a kept-alive connection would outlive stop(), and a
+        # stopped server must refuse the very next request.
+        self.send_header("Connection", "close")
+        self.close_connection = True
         self.end_headers()
         self.wfile.write(payload)
         self.server.requests.append(f"{self.command} {path}")
