@@ -86,7 +86,8 @@ def _measure(args: argparse.Namespace, kustomize: Path, scratch: Path) -> None:
 
     change_app_and_commit(len(apps) - 1)  # the head: one app changed
     env = dict(os.environ, PHOEBE_KUSTOMIZE=str(kustomize), XDG_CACHE_HOME=str(cache))
-    diff = [*_phoebe(), "diff", "--repo", str(root), "--base", "HEAD~1", "--head", "HEAD"]
+    # the kustomize side only: the generated charts are not served here (bench/diff_render.py renders)
+    diff = [*_phoebe(), "diff", "--repo", str(root), "--base", "HEAD~1", "--head", "HEAD", "--no-render"]
 
     def empty_cache() -> None:
         shutil.rmtree(cache, ignore_errors=True)

@@ -319,6 +319,17 @@ def compare_releases(
     return fluxdiff.ReleaseDiff(ref, objects, unchanged, charts)
 
 
+def _not_rendered_anywhere(
+    owners: Mapping[ObjectRef, ObjectRef], problem: Exception
+) -> dict[ObjectRef, list[fluxdiff.ReleaseDiff]]:
+    """helm is missing: the rest of the diff stands, each release says it is not rendered and why."""
+    note = f"not rendered: {problem}; --no-render compares its spec and values only"
+    per_ks: dict[ObjectRef, list[fluxdiff.ReleaseDiff]] = {}
+    for release, ks in owners.items():
+        per_ks.setdefault(ks, []).append(fluxdiff.ReleaseDiff(release, (), 0, note=note, compared=False))
+    return per_ks
+
+
 def _render_options(options: DiffOptions, model_opts: ModelOptions, **more: Any) -> Any:
     from phoebe_cli.usecases.build import RenderOptions
 
@@ -366,13 +377,7 @@ def render_changed(
         base_renders = {r.ref: r for r in render_helmreleases(base_model, base_refs, render_opts)}
         head_renders = {r.ref: r for r in render_helmreleases(head_model, head_refs, render_opts)}
     except ToolMissing as exc:
-        # the rest of the diff stands: each changed release says it is not rendered, and why
-        for release in changed:
-            note = f"not rendered: {exc}; --no-render compares its spec and values only"
-            per_ks.setdefault(owners[release], []).append(
-                fluxdiff.ReleaseDiff(release, (), 0, note=note, compared=False)
-            )
-        return per_ks, 0
+        return _not_rendered_anywhere({r: owners[r] for r in changed}, exc), 0
     for release in changed:
         result = compare_releases(release, base_renders.get(release), head_renders.get(release), labels, options)
         if result.differs or not result.compared:
@@ -418,9 +423,7 @@ def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int, int]:
         compared = compare_builds(
             ref, base_model.kustomizations.get(ref), head_model.kustomizations.get(ref), labels, options
         )
-        found = tuple(releases.get(ref, ()))
-        notes = tuple(f"HelmRelease/{r.ref.namespace}/{r.ref.name}: {r.note}" for r in found if not r.compared)
-        kustomizations.append(dataclasses.replace(compared, releases=found, warnings=compared.warnings + notes))
+        kustomizations.append(_with_releases(compared, releases.get(ref, ())))
     report = fluxdiff.DiffReport("refs", labels[0], labels[1], tuple(kustomizations))
     return report, base_model.kustomize_runs + head_model.kustomize_runs, renders
 
@@ -826,6 +829,146 @@ async def _strict_substitution_on(session: Session) -> bool | None:
     return strict_substitution_of(deployment)
 
 
+# --- HelmReleases against what helm-controller deployed ---------------------------------------
+async def _kube_version(session: Session) -> str | None:
+    """The API server's version (``/version``), for ``helm template --kube-version``."""
+    from phoebe_cli.errors import ClusterError
+
+    try:
+        version = await session.kube.get_json("/version", what="the API server's version")
+    except ClusterError:
+        return None
+    found = str(version.get("gitVersion") or "")
+    return found or None
+
+
+def _cluster_objects(session: Session) -> Callable[[str, str, str], Mapping[str, Any] | None]:
+    """valuesFrom ConfigMaps and Secrets the checkout does not hold, as helm-controller reads
+    them: from the cluster (Secret values in memory only). Called from the renderer's threads."""
+    import asyncio
+
+    from phoebe_cli.errors import NotFound
+
+    loop = asyncio.get_running_loop()
+    fetched: dict[tuple[str, str, str], Mapping[str, Any] | None] = {}
+
+    async def read(namespace: str, kind: str, name: str) -> Mapping[str, Any] | None:
+        plural = {"ConfigMap": "configmaps", "Secret": "secrets"}.get(kind)
+        if plural is None:
+            return None
+        try:
+            return await session.kube.get_json(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        except NotFound:
+            return None
+
+    def lookup(namespace: str, kind: str, name: str) -> Mapping[str, Any] | None:
+        key = (namespace, kind, name)
+        if key not in fetched:
+            fetched[key] = asyncio.run_coroutine_threadsafe(read(namespace, kind, name), loop).result()
+        return fetched[key]
+
+    return lookup
+
+
+async def _stored_release(session: Session, release: RenderedRelease) -> tuple[Any, str]:
+    """The release revision an upgrade starts from (``flux.helmstorage.StoredRelease``), or None
+    with why there is none: the storage Secrets of the release in its storage namespace."""
+    from phoebe_cli.errors import ClusterError
+    from phoebe_cli.flux.helmstorage import CorruptRelease, current_secret, decode_release, release_selector
+
+    where = f"{release.storage_namespace}/{release.release_name}"
+    try:
+        secrets, _ = await session.kube.list_all(
+            f"/api/v1/namespaces/{release.storage_namespace}/secrets",
+            params={"labelSelector": release_selector(release.release_name)},
+            what=f"the Helm storage of release {where}",
+        )
+    except ClusterError as exc:
+        return None, f"its Helm storage cannot be read: {exc}"
+    current, last = current_secret(secrets)
+    if current is None:
+        if last is None:
+            return None, f"not installed yet (no Helm release {where}): every object is created"
+        status = str(((last.get("metadata") or {}).get("labels") or {}).get("status", ""))
+        return None, f"Helm release {where} has no deployed revision (last: {status})"
+    try:
+        stored = decode_release(current)
+    except CorruptRelease as exc:
+        return None, f"its Helm storage cannot be read: {exc}"
+    return stored, ""
+
+
+async def compare_with_storage(
+    session: Session, release: RenderedRelease, options: DiffOptions
+) -> fluxdiff.ReleaseDiff:
+    """What the next upgrade changes: the manifest of the deployed revision against the render of
+    the checkout (each object, Secrets by digest). Not installed: every object created."""
+    from phoebe_cli.repo.helm import TemplateFailed, split_manifest
+    from phoebe_cli.usecases.build import RENDERED
+
+    after_label = "checkout"
+    chart_after = _chart_label(release) if release.state == RENDERED else ""
+    if release.state != RENDERED:
+        note = f"not rendered ({release.state}): {release.reason}"
+        return fluxdiff.ReleaseDiff(release.ref, (), 0, ("", chart_after), note, compared=False)
+    stored, why = await _stored_release(session, release)
+    options_ = {"strip_attrs": options.strip_attrs, "limit_bytes": options.limit_bytes}
+    if stored is None:
+        if not why.startswith("not installed yet"):
+            return fluxdiff.ReleaseDiff(release.ref, (), 0, ("", chart_after), why, compared=False)
+        objects, unchanged = fluxdiff.compare_sets(
+            {}, rendered_objects(release), sides=("not installed", after_label), **options_
+        )
+        return fluxdiff.ReleaseDiff(release.ref, objects, unchanged, ("", chart_after), why)
+    try:
+        deployed = split_manifest(stored.manifest).manifest
+    except TemplateFailed as exc:
+        note = f"the manifest of revision {stored.revision} cannot be read: {exc}"
+        return fluxdiff.ReleaseDiff(release.ref, (), 0, ("", chart_after), note, compared=False)
+    before_label = f"deployed revision {stored.revision}"
+    objects, unchanged = fluxdiff.compare_sets(
+        keyed_manifest(deployed, stored.namespace or release.target_namespace),
+        rendered_objects(release),
+        sides=(before_label, after_label),
+        **options_,
+    )
+    chart_before = f"{stored.chart} {stored.chart_version}".strip()
+    note = "" if stored.status == "deployed" else f"revision {stored.revision} is {stored.status}"
+    return fluxdiff.ReleaseDiff(release.ref, objects, unchanged, (chart_before, chart_after), note)
+
+
+async def releases_against_cluster(
+    session: Session, model: RepoModel, compared: Iterable[ObjectRef], options: DiffOptions
+) -> dict[ObjectRef, list[fluxdiff.ReleaseDiff]]:
+    """Every HelmRelease of the compared Kustomizations rendered (valuesFrom the checkout applies,
+    else the cluster's) and compared with its deployed revision: per Kustomization, the releases
+    with differences or that could not be compared."""
+    import asyncio
+
+    from phoebe_cli.errors import ToolMissing
+    from phoebe_cli.usecases.build import RenderOptions, render_helmreleases
+
+    owners = {release: ks for ks in compared for release in releases_of(model, ks)}
+    if not owners:
+        return {}
+    render_opts = RenderOptions(
+        kube_version=options.kube_version or await _kube_version(session),
+        sources=dict(model_options(options.repo).sources),
+        use_cache=options.repo.use_cache,
+        lookup=_cluster_objects(session),
+    )
+    per_ks: dict[ObjectRef, list[fluxdiff.ReleaseDiff]] = {}
+    try:
+        renders = await asyncio.to_thread(render_helmreleases, model, list(owners), render_opts)
+    except ToolMissing as exc:
+        return _not_rendered_anywhere(owners, exc)
+    results = await asyncio.gather(*(compare_with_storage(session, r, options) for r in renders))
+    for result in results:
+        if result.differs or not result.compared:
+            per_ks.setdefault(owners[result.ref], []).append(result)
+    return per_ks
+
+
 async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffReport:
     """Every selected Flux Kustomization of the checkout, dry-run against the cluster."""
     import asyncio
@@ -872,4 +1015,20 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
             return await _diff_one(session, catalog, declared, live, options, suspended)
 
     results = await asyncio.gather(*(one(ref) for ref in comparable))
+    if options.render:
+        compared = [k.ref for k in results if k.compared]
+        releases = await releases_against_cluster(session, model, compared, options)
+        results = [_with_releases(k, releases.get(k.ref, ())) for k in results]
     return fluxdiff.DiffReport("cluster", CLUSTER, CHECKOUT, tuple(results), tuple(warnings))
+
+
+def _with_releases(
+    kustomization: fluxdiff.KustomizationDiff, releases: Iterable[fluxdiff.ReleaseDiff]
+) -> fluxdiff.KustomizationDiff:
+    """A Kustomization's comparison with its rendered HelmReleases; one warning for each release
+    not compared (and the not-installed note is in the release's heading, not a warning)."""
+    found = tuple(releases)
+    if not found:
+        return kustomization
+    notes = tuple(f"HelmRelease/{r.ref.namespace}/{r.ref.name}: {r.note}" for r in found if not r.compared)
+    return dataclasses.replace(kustomization, releases=found, warnings=kustomization.warnings + notes)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from phoebe_cli.flux.helmstorage import current_secret, decode_release, release_selector
-from tests.conftest import Cluster
+from tests.conftest import Cluster, PhoebeRunner
 
 pytestmark = pytest.mark.cluster
 
@@ -26,11 +27,18 @@ CHART = {
 }
 
 
-def _helm(cluster: Cluster, *args: str) -> str:
+def _helm_binary() -> str:
+    """The cached helm (PHOEBE_HELM once a test set it: its own XDG_CACHE_HOME holds none)."""
+    import os
+
     from tests.cluster.build import ensure_program, helm_program
 
+    return os.environ.get("PHOEBE_HELM") or str(ensure_program(helm_program()))
+
+
+def _helm(cluster: Cluster, *args: str) -> str:
     result = subprocess.run(
-        [str(ensure_program(helm_program())), "--kubeconfig", str(cluster.kubeconfig), *args],
+        [_helm_binary(), "--kubeconfig", str(cluster.kubeconfig), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -73,9 +81,7 @@ def test_a_failed_upgrade_leaves_the_deployed_revision_current(
     _helm(cluster, "install", "web", str(chart), "-n", namespace)
     # an object the server refuses (an invalid name) fails the upgrade: revision 2 is "failed"
     (chart / "templates" / "bad.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Not_Valid\n")
-    from tests.cluster.build import ensure_program, helm_program
-
-    helm = [str(ensure_program(helm_program())), "--kubeconfig", str(cluster.kubeconfig)]
+    helm = [_helm_binary(), "--kubeconfig", str(cluster.kubeconfig)]
     failed = subprocess.run(
         [*helm, "upgrade", "web", str(chart), "-n", namespace],
         capture_output=True,
@@ -90,3 +96,218 @@ def test_a_failed_upgrade_leaves_the_deployed_revision_current(
     assert current is not None and last is not None
     assert (decode_release(current).revision, decode_release(current).status) == (1, "deployed")
     assert (decode_release(last).revision, decode_release(last).status) == (2, "failed")
+
+
+# --- phoebe diff against what Helm deployed ----------------------------------------------------------
+# helm-controller post-renders every object with its origin labels before Helm stores the
+# manifest; a helm --post-renderer adds the same here, so the stored manifest is what the
+# controller would have stored.
+POST_RENDERER = """\
+#!{python}
+import sys, yaml
+docs = [d for d in yaml.safe_load_all(sys.stdin) if d]
+for d in docs:
+    d.setdefault("metadata", {{}}).setdefault("labels", {{}}).update(
+        {{"helm.toolkit.fluxcd.io/name": "{name}", "helm.toolkit.fluxcd.io/namespace": "{namespace}"}}
+    )
+sys.stdout.write(yaml.safe_dump_all(docs))
+"""
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: app
+          image: "{{ .Values.image }}"
+"""
+SERVICE = """\
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    app: web
+  ports:
+    - port: 80
+"""
+SECRET_OLD, SECRET_NEW = "old-hunter2", "new-correct-horse"
+OWNER = "kustomize.toolkit.fluxcd.io"
+
+
+def _web_chart(root: Path, version: str, *, service: bool) -> dict[str, str]:
+    files = {
+        "charts/web/Chart.yaml": f"apiVersion: v2\nname: web\nversion: {version}\n",
+        "charts/web/values.yaml": "replicas: 1\nimage: ghcr.io/example/web:1.0.0\npassword: unset\n",
+        "charts/web/templates/deployment.yaml": DEPLOYMENT,
+        "charts/web/templates/secret.yaml": CHART["templates/secret.yaml"],
+    }
+    if service:
+        files["charts/web/templates/service.yaml"] = SERVICE
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    if not service:
+        (root / "charts/web/templates/service.yaml").unlink(missing_ok=True)
+    return files
+
+
+def _helmrelease(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "interval": "1h",
+            "chart": {"spec": {"chart": "./charts/web", "sourceRef": {"kind": "GitRepository", "name": "home-ops"}}},
+            "values": values,
+        },
+    }
+
+
+def _checkout(root: Path, namespace: str, version: str, values: dict[str, Any], *, service: bool) -> None:
+    import yaml
+
+    from tests.support import manifests
+
+    _web_chart(root, version, service=service)
+    releases = [_helmrelease("web", namespace, values), _helmrelease("other", namespace, {"replicas": 2})]
+    (root / "apps").mkdir(parents=True, exist_ok=True)
+    (root / "apps/releases.yaml").write_text(yaml.safe_dump_all(releases, sort_keys=False))
+    (root / "apps/kustomization.yaml").write_text("resources:\n  - releases.yaml\n")
+    ks = {
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+        "kind": "Kustomization",
+        "metadata": {"name": "apps", "namespace": namespace},
+        "spec": {
+            "interval": "1h",
+            "path": "./apps",
+            "prune": True,
+            "sourceRef": {"kind": "GitRepository", "name": "home-ops"},
+        },
+    }
+    (root / "kubernetes/flux").mkdir(parents=True, exist_ok=True)
+    (root / "kubernetes/flux/cluster.yaml").write_text(
+        yaml.safe_dump_all([manifests.git_repository("home-ops", namespace), ks], sort_keys=False)
+    )
+
+
+def _applied_by_flux(cluster: Cluster, namespace: str, releases: list[dict[str, Any]]) -> None:
+    """The Kustomization applied these HelmReleases (the kustomize side: unchanged)."""
+    for release in releases:
+        release["metadata"]["labels"] = {f"{OWNER}/name": "apps", f"{OWNER}/namespace": namespace}
+        cluster.api.apply(release, manager="kustomize-controller")
+
+
+def _helm_deploy(
+    cluster: Cluster, tmp_path: Path, chart: Path, namespace: str, name: str, values: dict[str, Any]
+) -> None:
+    import json
+    import sys
+
+    renderer = tmp_path / f"post-render-{name}"
+    renderer.write_text(POST_RENDERER.format(python=sys.executable, name=name, namespace=namespace))
+    renderer.chmod(0o755)
+    values_file = tmp_path / f"values-{name}.json"
+    values_file.write_text(json.dumps(values))
+    _helm(
+        cluster,
+        "upgrade",
+        "--install",
+        name,
+        str(chart),
+        "-n",
+        namespace,
+        "-f",
+        str(values_file),
+        "--post-renderer",
+        str(renderer),
+    )
+
+
+@pytest.fixture(scope="session")
+def binaries() -> tuple[Path, Path]:
+    """helm and kustomize from the build cache, found before a test's isolated HOME is set."""
+    from tests.cluster.build import ensure_program, helm_program, kustomize_program
+
+    return ensure_program(helm_program()), ensure_program(kustomize_program())
+
+
+def test_diff_predicts_what_the_next_upgrade_changes(
+    binaries: tuple[Path, Path],
+    cluster: Cluster,
+    namespace: str,
+    tmp_path: Path,
+    phoebe: PhoebeRunner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import json
+
+    from tests.support import fluxstatus, manifests
+
+    monkeypatch.setenv("PHOEBE_HELM", str(binaries[0]))
+    monkeypatch.setenv("PHOEBE_KUSTOMIZE", str(binaries[1]))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    deployed = tmp_path / "deployed"
+    old_values = {"image": "ghcr.io/example/web:1.0.0", "password": SECRET_OLD}
+    _web_chart(deployed, "1.0.0", service=False)
+    _helm_deploy(cluster, tmp_path, deployed / "charts/web", namespace, "web", old_values)
+    source = cluster.api.create(manifests.git_repository("home-ops", namespace))
+    cluster.api.patch_status(source, fluxstatus.ready_status(source))
+    ks = cluster.api.create(manifests.kustomization("apps", namespace, source=("GitRepository", "home-ops")))
+    cluster.api.patch_status(ks, fluxstatus.ready_status(ks))
+    # the checkout: chart 1.1.0 (a Service added), a new image, 3 replicas, a new password
+    new_values = {"image": "ghcr.io/example/web:1.1.0", "replicas": 3, "password": SECRET_NEW}
+    checkout = tmp_path / "checkout"
+    _checkout(checkout, namespace, "1.1.0", new_values, service=True)
+    _applied_by_flux(
+        cluster,
+        namespace,
+        [_helmrelease("web", namespace, new_values), _helmrelease("other", namespace, {"replicas": 2})],
+    )
+
+    result = phoebe("diff", "-o", "json", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+
+    assert result.code == 1, result.stderr
+    assert SECRET_OLD not in result.stdout + result.stderr and SECRET_NEW not in result.stdout + result.stderr
+    (apps,) = json.loads(result.stdout)["kustomizations"]
+    assert apps["objects"] == []  # the HelmRelease objects themselves are as the checkout has them
+    releases = {r["name"]: r for r in apps["helmReleases"]}
+    web = releases["web"]
+    assert (web["chartBefore"], web["chartAfter"], web["note"]) == ("web 1.0.0", "web 1.1.0", None)
+    changes = {(o["kind"], o["name"]): o for o in web["objects"]}
+    assert changes[("Service", "web")]["change"] == "created"
+    assert {(f["path"], f["before"], f["after"]) for f in changes[("Deployment", "web")]["fields"]} == {
+        ("spec.replicas", 1, 3),
+        ("spec.template.spec.containers[name=app].image", "ghcr.io/example/web:1.0.0", "ghcr.io/example/web:1.1.0"),
+    }
+    assert changes[("Secret", "web")]["secretKeys"] == {"password": "changed"}
+    assert web["unchanged"] == 0
+    other = releases["other"]
+    assert other["note"] == f"not installed yet (no Helm release {namespace}/other): every object is created"
+    assert sorted((o["kind"], o["change"]) for o in other["objects"]) == [
+        ("Deployment", "created"),
+        ("Secret", "created"),
+        ("Service", "created"),
+    ]
+    assert other["objects"][0]["namespace"] == namespace
+
+    # helm-controller's upgrade and install, as predicted: then nothing is left to change
+    _helm_deploy(cluster, tmp_path, checkout / "charts/web", namespace, "web", new_values)
+    _helm_deploy(cluster, tmp_path, checkout / "charts/web", namespace, "other", {"replicas": 2})
+
+    after = phoebe("diff", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+
+    assert after.code == 0, after.stdout + after.stderr
+    assert after.stdout.splitlines()[-1].startswith("no differences")
