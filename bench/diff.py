@@ -150,7 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     kustomize = ensure_program(kustomize_program())
     with tempfile.TemporaryDirectory(prefix="phoebe-bench-diff-") as scratch:
         _measure(args, kustomize, Path(scratch))
-    return 0
+    # the rendered side: HelmReleases re-rendered only where their inputs changed
+    from bench import diff_render
+
+    return diff_render.main(["--runs", str(args.runs)])
 
 
 if __name__ == "__main__":
