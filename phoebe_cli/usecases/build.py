@@ -532,7 +532,7 @@ class _Renderer:
             cached = cached_package(str(known.get("digest", "")))
             if cached is not None:
                 return cached
-        creds = self._basic_credentials(source)
+        creds = self._credentials(source)
         index_key = f"index|{url}"
         text: str | None = None
         offline_note = ""
@@ -592,7 +592,7 @@ class _Renderer:
             )
         except FetchFailed as exc:
             raise _Unavailable(f"{request.source}: {exc}") from exc
-        creds = self._oci_credentials(source, ref)
+        creds = self._credentials(source, ref.host)
         return self._oci_chart(
             ref,
             creds,
@@ -613,7 +613,7 @@ class _Renderer:
             raise _Unavailable(f"{request.source}: {exc}") from exc
         wanted = spec.get("ref") or {}
         selector = spec.get("layerSelector") or {}
-        creds = self._oci_credentials(source, ref)
+        creds = self._credentials(source, ref.host)
         # source-controller's precedence: digest, then semver, then tag (default latest)
         digest = str(wanted.get("digest") or "")
         semver = "" if digest else str(wanted.get("semver") or "")
@@ -716,17 +716,9 @@ class _Renderer:
         values.update({str(k): str(v) for k, v in data_of(secret, "stringData").items()})
         return values
 
-    def _basic_credentials(self, source: Mapping[str, Any]) -> tuple[str, str] | None:
-        metadata = source.get("metadata") or {}
-        what = f"HelmRepository {metadata.get('namespace')}/{metadata.get('name')}"
-        data = self._secret_data(source, what)
-        if not data:
-            return None
-        if "username" in data and "password" in data:
-            return data["username"], data["password"]
-        return None
-
-    def _oci_credentials(self, source: Mapping[str, Any], ref: OciReference) -> tuple[str, str] | None:
+    def _credentials(self, source: Mapping[str, Any], registry_host: str = "") -> tuple[str, str] | None:
+        """Basic credentials from the source's secretRef: ``username``/``password``, else (OCI) the
+        ``.dockerconfigjson`` entry for ``registry_host``."""
         metadata = source.get("metadata") or {}
         what = f"{source.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
         data = self._secret_data(source, what)
@@ -734,6 +726,8 @@ class _Renderer:
             return None
         if "username" in data and "password" in data:
             return data["username"], data["password"]
+        if not registry_host:
+            return None
         config_text = data.get(".dockerconfigjson")
         if not config_text:
             return None
@@ -742,7 +736,7 @@ class _Renderer:
         except (ValueError, AttributeError):
             raise _Unavailable(f"{what}: .dockerconfigjson is not JSON") from None
         for host, entry in auths.items():
-            if str(host).removeprefix("https://").removeprefix("http://").split("/")[0] != ref.host:
+            if str(host).removeprefix("https://").removeprefix("http://").split("/")[0] != registry_host:
                 continue
             if entry.get("username") and entry.get("password"):
                 return str(entry["username"]), str(entry["password"])

@@ -266,6 +266,13 @@ def test_crd_policy_skip_and_kube_version(write_repo: RepoWriter, phoebe: Phoebe
     assert documents[0]["data"]["kubeVersion"] == "v1.31.4"
     assert result.stdout.startswith("# HelmRelease apps/widgets\n")
 
+    everything = phoebe("build", "all", "--repo", str(root), "--kube-version", "1.31.4")
+    assert (everything.code, everything.stderr) == (0, "")
+    kustomization, release = everything.stdout.split("---\n# HelmRelease apps/widgets\n")
+    assert kustomization.startswith("# Kustomization flux-system/apps\n")
+    assert [d["kind"] for d in _documents(kustomization)] == ["HelmRelease"]
+    assert _documents(release) == documents
+
 
 def test_bad_input_is_one_line_per_helmrelease_and_the_others_render(
     write_repo: RepoWriter, phoebe: PhoebeRunner
