@@ -219,11 +219,20 @@ class SourceView:
 
 
 def _same_revision(applied: str | None, revision: str | None) -> bool:
-    """A HelmRelease records a chart version (``1.2.3``) where the HelmChart's artifact says
-    ``1.2.3`` too, an OCIRepository ``1.2.3@sha256:…``: equal when the versions are."""
+    """Whether what the object applied is the source's revision. A HelmRelease records a chart
+    version: ``1.2.3`` from a HelmChart (whose artifact says ``1.2.3``), and from an
+    OCIRepository (``1.2.3@sha256:<hex>``) the version with the digest's first 12 hex digits as
+    build metadata, ``1.2.3+<hex[:12]>``, as the real helm-controller v1.6.4 writes it."""
     if not applied or not revision:
         return False
-    return applied == revision or ("@" not in applied and revision.split("@")[0] == applied)
+    if applied == revision:
+        return True
+    version, at, digest = revision.partition("@")
+    if not at:
+        return False
+    base, plus, build = applied.partition("+")
+    hexes = digest.rpartition(":")[2]
+    return applied == version or (bool(plus) and base == version and len(build) >= 7 and hexes.startswith(build))
 
 
 def source_view(obj: FluxObject, objects: Mapping[ObjectRef, FluxObject]) -> SourceView | None:
@@ -477,7 +486,7 @@ def next_steps(
             steps.append(
                 NextStep(
                     f"phoebe sync {command_name(source.ref)} --cascade",
-                    "to pull the newest commit now and apply it, not at the next interval",
+                    "to fetch the source now and apply what changed, not at the next interval",
                 )
             )
     own_failure = verdict_.cause == obj.ref and not obj.suspended and verdict_.state is not State.READY

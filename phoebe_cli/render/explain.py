@@ -36,7 +36,8 @@ def verdict_text(report: ExplainReport) -> str:
     """``not ready for 5m: blocked by …`` — the verdict line with how long it has been so."""
     verdict = report.verdict
     line = verdict.line
-    since = age(verdict.since, report.generated)
+    # Flux records no time of suspension: the Ready condition's age would mislead there.
+    since = age(verdict.since, report.generated) if verdict.state is not State.SUSPENDED else ""
     if since:
         head, colon, rest = line.partition(":")
         line = f"{head} for {since}{colon}{rest}"

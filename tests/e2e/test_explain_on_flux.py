@@ -167,3 +167,16 @@ def test_a_release_whose_retries_are_exhausted(phoebe: PhoebeRunner, flux_env: F
     assert release["nextStep"].startswith("nothing: the install failed 2 time(s) and no retries remain")
     assert doc["source"]["object"] == {"kind": "OCIRepository", "namespace": "flux-system", "name": "app-template"}
     assert any(e["reason"] == "InstallFailed" for e in doc["events"]["items"])
+
+
+def test_a_ready_release_from_an_oci_chart(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
+    """helm-controller records the OCI chart's version with the digest as build metadata
+    (3.7.3+097f9a906942): that is the source's revision applied, not a release behind it."""
+    doc = json.loads(phoebe("explain", "hr/default/homepage", "-o", "json", kubeconfig=flux_env.kubeconfig).stdout)
+    assert doc["verdict"]["ready"] is True
+    source = doc["source"]
+    assert source["object"] == {"kind": "OCIRepository", "namespace": "flux-system", "name": "app-template"}
+    assert source["lastAppliedRevision"].startswith("3.7.3+")
+    assert source["appliedCurrent"] is True
+    assert doc["release"]["history"][0]["status"] == "deployed"
+    assert [s["command"] for s in doc["nextSteps"]] == ["phoebe sync oci flux-system/app-template --cascade"]

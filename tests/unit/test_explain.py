@@ -422,3 +422,27 @@ def test_a_revision_attempted_and_failed_is_the_objects_own_failure() -> None:
     assert view is not None and view.attempted_current and not view.applied_current
     steps = next_steps(app, verdict(app, objects), objects, parent=None, source=view, release=None)
     assert [s.command for s in steps] == ["phoebe logs ks/apps/app --level error", "phoebe sync ks apps/app"]
+
+
+def test_a_chart_from_an_oci_repository_is_applied_as_its_version_with_the_digest() -> None:
+    """The real helm-controller v1.6.4 records chart app-template 3.7.3 from an OCIRepository at
+    3.7.3@sha256:097f9a90… as chartVersion 3.7.3+097f9a906942."""
+    digest = "097f9a9069420973ccb5384cb7937a15e48a95389f2c4e4ed8466a4c5d54632d"
+    oci_obj = manifests.oci_repository("app-template", "flux-system")
+    oci = flux(oci_obj, fluxstatus.ready_status(oci_obj, revision=f"3.7.3@sha256:{digest}"))
+    obj = manifests.helm_release("homepage", "default", chart_ref="app-template")
+    obj["spec"]["chartRef"]["namespace"] = "flux-system"
+    release = flux(obj, fluxstatus.ready_status(obj, chart=("app-template", "3.7.3+097f9a906942")))
+    objects = objects_of(oci, release)
+    view = source_view(release, objects)
+    assert view is not None and view.applied_current
+    steps = next_steps(release, verdict(release, objects), objects, parent=None, source=view, release=None)
+    assert [(s.command, s.why) for s in steps] == [
+        (
+            "phoebe sync oci flux-system/app-template --cascade",
+            "to fetch the source now and apply what changed, not at the next interval",
+        )
+    ]
+    other = flux(obj, fluxstatus.ready_status(obj, chart=("app-template", "3.7.2+097f9a906942")))
+    other_view = source_view(other, objects_of(oci, other))
+    assert other_view is not None and not other_view.applied_current
