@@ -211,15 +211,24 @@ class ReleaseDiff:
 
     @property
     def differs(self) -> bool:
-        return any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+        return _changes_anything(self.objects)
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(CHANGE_KINDS, 0)
-        for obj in self.objects:
-            counts[obj.change] = counts.get(obj.change, 0) + 1
-        counts[UNCHANGED] += self.unchanged
-        return counts
+        return _counts(self.objects, self.unchanged)
+
+
+def _changes_anything(objects: Iterable[ObjectDiff]) -> bool:
+    return any(o.change in (CREATED, CHANGED, DELETED) for o in objects)
+
+
+def _counts(objects: Iterable[ObjectDiff], unchanged: int) -> dict[str, int]:
+    """Objects per change kind, every kind present, in ``CHANGE_KINDS`` order."""
+    counts = dict.fromkeys(CHANGE_KINDS, 0)
+    for obj in objects:
+        counts[obj.change] = counts.get(obj.change, 0) + 1
+    counts[UNCHANGED] += unchanged
+    return counts
 
 
 @dataclass(frozen=True)
@@ -249,16 +258,13 @@ class KustomizationDiff:
         return (
             bool(self.build_state)
             or self.failing
-            or any(o.change in (CREATED, CHANGED, DELETED) for o in self.objects)
+            or _changes_anything(self.objects)
             or any(r.differs for r in self.releases)
         )
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(CHANGE_KINDS, 0)
-        for obj in self.objects:
-            counts[obj.change] = counts.get(obj.change, 0) + 1
-        counts[UNCHANGED] += self.unchanged
+        counts = _counts(self.objects, self.unchanged)
         for release in self.releases:  # rendered objects count as objects
             for kind, n in release.counts.items():
                 counts[kind] += n

@@ -112,55 +112,17 @@ for d in docs:
     )
 sys.stdout.write(yaml.safe_dump_all(docs))
 """
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  replicas: {{ .Values.replicas }}
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-        - name: app
-          image: "{{ .Values.image }}"
-"""
-SERVICE = """\
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector:
-    app: web
-  ports:
-    - port: 80
-"""
 SECRET_OLD, SECRET_NEW = "old-hunter2", "new-correct-horse"
 OWNER = "kustomize.toolkit.fluxcd.io"
 
 
-def _web_chart(root: Path, version: str, *, service: bool) -> dict[str, str]:
-    files = {
-        "charts/web/Chart.yaml": f"apiVersion: v2\nname: web\nversion: {version}\n",
-        "charts/web/values.yaml": "replicas: 1\nimage: ghcr.io/example/web:1.0.0\npassword: unset\n",
-        "charts/web/templates/deployment.yaml": DEPLOYMENT,
-        "charts/web/templates/secret.yaml": CHART["templates/secret.yaml"],
-    }
-    if service:
-        files["charts/web/templates/service.yaml"] = SERVICE
-    for relative, text in files.items():
+def _web_chart(root: Path, version: str, *, service: bool) -> None:
+    from tests.support.webchart import web_chart_files
+
+    (root / "charts/web/templates/service.yaml").unlink(missing_ok=True)
+    for relative, text in web_chart_files("charts/web", version, service=service).items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
-    if not service:
-        (root / "charts/web/templates/service.yaml").unlink(missing_ok=True)
-    return files
 
 
 def _helmrelease(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:

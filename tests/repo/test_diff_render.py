@@ -13,52 +13,11 @@ import yaml
 
 from tests.conftest import CliResult, PhoebeRunner
 from tests.repo.conftest import RepoWriter
+from tests.support.webchart import web_chart_files
 
 pytestmark = pytest.mark.repo
 
 SECRET_OLD, SECRET_NEW = "old-hunter2", "new-correct-horse"
-
-CHART_YAML = "apiVersion: v2\nname: web\nversion: {version}\nappVersion: '{version}'\n"
-DEPLOYMENT = """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {{ .Release.Name }}
-  labels:
-    app: web
-spec:
-  replicas: {{ .Values.replicas }}
-  selector:
-    matchLabels:
-      app: web
-  template:
-    metadata:
-      labels:
-        app: web
-    spec:
-      containers:
-        - name: app
-          image: "{{ .Values.image }}"
-"""
-SECRET = """\
-apiVersion: v1
-kind: Secret
-metadata:
-  name: {{ .Release.Name }}
-stringData:
-  password: {{ .Values.password | quote }}
-"""
-SERVICE = """\
-apiVersion: v1
-kind: Service
-metadata:
-  name: {{ .Release.Name }}
-spec:
-  selector:
-    app: web
-  ports:
-    - port: 80
-"""
 
 
 @pytest.fixture(scope="session")
@@ -90,10 +49,7 @@ def _release(name: str, values: dict[str, Any]) -> dict[str, Any]:
 
 def _files(version: str, web: dict[str, Any], *, service: bool = False) -> dict[str, str]:
     files = {
-        "charts/web/Chart.yaml": CHART_YAML.format(version=version),
-        "charts/web/values.yaml": "replicas: 1\nimage: ghcr.io/example/web:1.0.0\npassword: unset\n",
-        "charts/web/templates/deployment.yaml": DEPLOYMENT,
-        "charts/web/templates/secret.yaml": SECRET,
+        **web_chart_files("charts/web", version, service=service),
         "apps/web.yaml": yaml.safe_dump(_release("web", web), sort_keys=False),
         "apps/other.yaml": yaml.safe_dump(_release("other", {"replicas": 2}), sort_keys=False),
         "apps/kustomization.yaml": "resources:\n  - web.yaml\n  - other.yaml\n",
@@ -123,8 +79,6 @@ def _files(version: str, web: dict[str, Any], *, service: bool = False) -> dict[
                 name: home-ops
             """,
     }
-    if service:
-        files["charts/web/templates/service.yaml"] = SERVICE
     return files
 
 
