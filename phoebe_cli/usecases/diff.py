@@ -963,6 +963,10 @@ async def releases_against_cluster(
     except ToolMissing as exc:
         return _not_rendered_anywhere(owners, exc)
     results = await asyncio.gather(*(compare_with_storage(session, r, options) for r in renders))
+    for index, result in enumerate(results):
+        if (model.objects[result.ref].obj.get("spec") or {}).get("suspend") is True:
+            held = "suspended: helm-controller upgrades nothing until it is resumed"
+            results[index] = dataclasses.replace(result, note="; ".join(n for n in (result.note, held) if n))
     for result in results:
         if result.differs or not result.compared:
             per_ks.setdefault(owners[result.ref], []).append(result)

@@ -126,7 +126,7 @@ def _web_chart(root: Path, version: str, *, service: bool) -> None:
 
 
 def _helmrelease(name: str, namespace: str, values: dict[str, Any]) -> dict[str, Any]:
-    return {
+    release: dict[str, Any] = {
         "apiVersion": "helm.toolkit.fluxcd.io/v2",
         "kind": "HelmRelease",
         "metadata": {"name": name, "namespace": namespace},
@@ -136,6 +136,9 @@ def _helmrelease(name: str, namespace: str, values: dict[str, Any]) -> dict[str,
             "values": values,
         },
     }
+    if name == "other":  # suspended: still compared, and said so
+        release["spec"]["suspend"] = True
+    return release
 
 
 def _checkout(root: Path, namespace: str, version: str, values: dict[str, Any], *, service: bool) -> None:
@@ -257,7 +260,10 @@ def test_diff_predicts_what_the_next_upgrade_changes(
     assert changes[("Secret", "web")]["secretKeys"] == {"password": "changed"}
     assert web["unchanged"] == 0
     other = releases["other"]
-    assert other["note"] == f"not installed yet (no Helm release {namespace}/other): every object is created"
+    assert other["note"] == (
+        f"not installed yet (no Helm release {namespace}/other): every object is created; "
+        "suspended: helm-controller upgrades nothing until it is resumed"
+    )
     assert sorted((o["kind"], o["change"]) for o in other["objects"]) == [
         ("Deployment", "created"),
         ("Secret", "created"),
