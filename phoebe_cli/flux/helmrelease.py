@@ -240,6 +240,33 @@ def apply_common_metadata(obj: dict[str, Any], settings: HelmReleaseSettings, *,
     metadata["labels"] = labels
 
 
+def oci_chart_version(version: str, revision: str) -> str:
+    """The chart version helm-controller installs from an OCIRepository (``chartRef``): the chart's
+    version as Masterminds prints it, its build metadata replaced by the first 12 hex digits of the
+    artifact's digest (``mutateChartWithSourceRevision``: a moved tag is a new version). The
+    revision is source-controller's ``<tag>@sha256:<hex>`` or ``sha256:<hex>``. ValueError with
+    helm-controller's reason when the tag is a version other than the chart's."""
+    from phoebe_cli.flux.semver import loose_version
+
+    parsed = loose_version(version)
+    if parsed is None:
+        raise ValueError(f"invalid chart version {version}")
+    tag, at, digest = revision.rpartition("@")
+    if not at:
+        tag, digest = "", revision
+    if tag:
+        tagged = loose_version(tag.replace("_", "+"))
+        if tagged is not None and tagged.compare(parsed) != 0:
+            raise ValueError(f"artifact revision {tag} does not match chart version {version}")
+    _, _, hexdigest = digest.partition(":")
+    if len(hexdigest) < 12:
+        raise ValueError(f"invalid artifact revision {revision}")
+    text = f"{parsed.major}.{parsed.minor}.{parsed.patch}"
+    if parsed.pre:
+        text += f"-{parsed.pre}"
+    return f"{text}+{hexdigest[:12]}"
+
+
 def values_digest(values: Mapping[str, Any]) -> str:
     """A digest of values (sorted JSON): a cache key part, never the values."""
     return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()

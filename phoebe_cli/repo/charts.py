@@ -118,6 +118,33 @@ def store_package(data: bytes, expected_digest: str = "") -> ChartFiles:
     return ChartFiles(directory / chart_name, chart_name, version, "sha256:" + hexdigest)
 
 
+def with_version(chart: ChartFiles, version: str) -> ChartFiles:
+    """The same chart with another ``version`` in its Chart.yaml (what helm-controller does to a
+    chart from an OCIRepository), as a cached copy beside the original; the digest stays the
+    package's."""
+    import re
+    import shutil
+
+    if version == chart.version:
+        return chart
+    key = hashlib.sha256(f"{chart.digest}|{version}".encode()).hexdigest()
+    directory = chart_cache() / f"v-{key}"
+    target = directory / chart.name
+    if (directory / ".chart").is_file():
+        return ChartFiles(target, chart.name, version, chart.digest)
+    try:
+        ensure_private_dir(directory)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(chart.path, target, symlinks=True)
+        chart_file = target / "Chart.yaml"
+        text = chart_file.read_text()
+        chart_file.write_text(re.sub(r"(?m)^version:.*$", f'version: "{version}"', text, count=1))
+        write_private(directory / ".chart", json.dumps([chart.name, version]).encode())
+    except OSError as exc:
+        raise ChartProblem(f"cannot write the chart cache {directory}: {exc}") from exc
+    return ChartFiles(target, chart.name, version, chart.digest)
+
+
 def _unpack(data: bytes, directory: Path) -> str:
     """The package's files under ``directory``; the top directory's name. Links and paths out of
     the directory are refused (a package is untrusted input)."""

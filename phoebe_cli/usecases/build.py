@@ -593,7 +593,7 @@ class _Renderer:
         except FetchFailed as exc:
             raise _Unavailable(f"{request.source}: {exc}") from exc
         creds = self._credentials(source, ref.host)
-        return self._oci_chart(
+        chart, _, _ = self._oci_chart(
             ref,
             creds,
             tag="" if not _exact(request.version) else request.version,
@@ -602,6 +602,7 @@ class _Renderer:
             media_type="",
             what=request.source,
         )
+        return chart
 
     def _oci_repository(self, source: Mapping[str, Any], request: ChartRequest) -> ChartFiles:
         from phoebe_cli.kube.charts import FetchFailed, OciReference
@@ -618,7 +619,7 @@ class _Renderer:
         digest = str(wanted.get("digest") or "")
         semver = "" if digest else str(wanted.get("semver") or "")
         tag = "" if digest or semver else str(wanted.get("tag") or "latest")
-        return self._oci_chart(
+        chart, manifest, used_tag = self._oci_chart(
             ref,
             creds,
             tag=tag,
@@ -627,6 +628,15 @@ class _Renderer:
             media_type=str(selector.get("mediaType") or ""),
             what=request.source,
         )
+        # helm-controller installs it as <version>+<digest>: a moved tag is a new chart version
+        from phoebe_cli.flux.helmrelease import oci_chart_version
+        from phoebe_cli.repo.charts import with_version
+
+        revision = f"{used_tag}@{manifest}" if used_tag else manifest
+        try:
+            return with_version(chart, oci_chart_version(chart.version, revision))
+        except ValueError as exc:
+            raise _Unavailable(f"{request.source}: {exc}") from exc
 
     def _oci_chart(
         self,
@@ -638,7 +648,8 @@ class _Renderer:
         digest: str,
         media_type: str,
         what: str,
-    ) -> ChartFiles:
+    ) -> tuple[ChartFiles, str, str]:
+        """The chart, the digest of its manifest, and the tag it was found by ("" for a digest)."""
         from phoebe_cli.flux.semver import InvalidConstraint, pick_version
         from phoebe_cli.kube.charts import FetchFailed, chart_layer
         from phoebe_cli.repo.charts import cached_package, recall, remember, store_package
@@ -648,8 +659,8 @@ class _Renderer:
             known = recall("resolved", resolution_key)
             if isinstance(known, dict):
                 cached = cached_package(str(known.get("digest", "")))
-                if cached is not None:
-                    return cached
+                if cached is not None and known.get("manifest"):
+                    return cached, str(known["manifest"]), tag
         if self.options.offline:
             raise _Unavailable(f"{what}: {ref} is not in the chart cache (offline)")
         try:
@@ -683,7 +694,7 @@ class _Renderer:
         except FetchFailed as exc:
             raise _Unavailable(f"{what}: {exc}") from exc
         remember("resolved", resolution_key, {"digest": cached.digest, "manifest": manifest_digest})
-        return cached
+        return cached, manifest_digest, "" if digest else tag
 
     # credentials ------------------------------------------------------------------------------------
 

@@ -534,9 +534,14 @@ def test_oci_registry_tags_semver_digests_and_credentials(
             r["name"]: (r["state"], r["chart"]["version"], r.get("reason", ""))
             for r in json.loads(result.stdout)["helmReleases"]
         }
-        assert found["by-tag"] == ("rendered", "1.0.0", "")
-        assert found["by-semver"] == ("rendered", "1.1.0", "")
-        assert found["by-digest"] == ("rendered", "1.0.0", "")
+        # helm-controller installs a chart from an OCIRepository as <version>+<manifest digest[:12]>
+        v1, v11 = (f"{v}+{digests[v].removeprefix('sha256:')[:12]}" for v in ("1.0.0", "1.1.0"))
+        assert found["by-tag"] == ("rendered", v1, "")
+        assert found["by-semver"] == ("rendered", v11, "")
+        assert found["by-digest"] == ("rendered", v1, "")
+        rendered = {r["name"]: r["objects"] for r in json.loads(result.stdout)["helmReleases"]}
+        config = next(o for o in rendered["by-tag"] if o["kind"] == "ConfigMap")
+        assert config["metadata"]["name"] == "by-tag-config"
         assert found["from-oci-helmrepository"] == ("rendered", "1.0.0", "")
         assert found["refused"] == (
             "partial",

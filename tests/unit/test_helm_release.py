@@ -14,6 +14,7 @@ import pytest
 from phoebe_cli.flux.helmrelease import (
     ChartRequest,
     apply_common_metadata,
+    oci_chart_version,
     post_render_kustomization,
     settings_of,
     shorten_name,
@@ -304,3 +305,15 @@ def test_secret_values_are_scrubbed_from_what_is_shown() -> None:
         {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"url": "postgres://app:***@db"}},
         {"kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "***"}, "data": {"x": "***"}},
     ]
+
+
+def test_oci_chart_version_as_helm_controller_mutates_it() -> None:
+    digest = "sha256:b08f1622ce30aa0000000000000000000000000000000000000000000000abcd"
+    assert oci_chart_version("v1.3.0", f"v1.3.0@{digest}") == "1.3.0+b08f1622ce30"
+    assert oci_chart_version("1.3.0-rc.1+old", f"1.3.0-rc.1_old@{digest}") == "1.3.0-rc.1+b08f1622ce30"
+    assert oci_chart_version("1.3.0", digest) == "1.3.0+b08f1622ce30"
+    assert oci_chart_version("1.3.0", f"latest@{digest}") == "1.3.0+b08f1622ce30"  # not a version: no check
+    with pytest.raises(ValueError, match="artifact revision 1.4.0 does not match chart version 1.3.0"):
+        oci_chart_version("1.3.0", f"1.4.0@{digest}")
+    with pytest.raises(ValueError, match="invalid chart version"):
+        oci_chart_version("one", digest)
