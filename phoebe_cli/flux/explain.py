@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from phoebe_cli.flux.kinds import (
+    BUCKET,
     GIT_REPOSITORY,
     HELM_CHART,
     HELM_RELEASE,
+    KUSTOMIZATION,
     OCI_REPOSITORY,
     kind_named,
 )
@@ -414,6 +416,19 @@ class NextStep:
     why: str
 
 
+_CASCADING_SOURCES = frozenset({GIT_REPOSITORY.kind, OCI_REPOSITORY.kind, BUCKET.kind})
+
+
+def _refresh_command(obj: FluxObject, source: ObjectRef) -> str:
+    """Fetch ``source`` again and apply it: ``sync SOURCE --cascade`` waits for the
+    Kustomizations reading a Git, OCI or Bucket source (phoebe sync refuses it for other kinds);
+    a HelmRelease is synced with its sources first (``--with-source``: its HelmChart and the
+    chart's repository, or its chartRef)."""
+    if obj.kind is KUSTOMIZATION and source.kind in _CASCADING_SOURCES:
+        return f"phoebe sync {command_name(source)} --cascade"
+    return f"phoebe sync {command_name(obj.ref)} --with-source"
+
+
 def next_steps(
     obj: FluxObject,
     verdict_: Verdict,
@@ -456,7 +471,7 @@ def next_steps(
             if cause_obj.kind.is_source:
                 steps.append(
                     NextStep(
-                        f"phoebe sync {command_name(cause)} --cascade",
+                        _refresh_command(obj, cause),
                         "after fixing the source: fetch it again and apply what reads from it",
                     )
                 )
@@ -478,14 +493,13 @@ def next_steps(
         if not applied and source.revision and attempted and not source.attempted_current:
             steps.append(
                 NextStep(
-                    f"phoebe sync {command_name(source.ref)} --cascade",
-                    f"it has not applied the source's revision {source.revision} yet",
+                    _refresh_command(obj, source.ref), f"it has not applied the source's revision {source.revision} yet"
                 )
             )
         elif verdict_.ready and source.ref.kind in (GIT_REPOSITORY.kind, OCI_REPOSITORY.kind):
             steps.append(
                 NextStep(
-                    f"phoebe sync {command_name(source.ref)} --cascade",
+                    _refresh_command(obj, source.ref),
                     "to fetch the source now and apply what changed, not at the next interval",
                 )
             )

@@ -179,4 +179,4 @@ def test_a_ready_release_from_an_oci_chart(phoebe: PhoebeRunner, flux_env: FluxE
     assert source["lastAppliedRevision"].startswith("3.7.3+")
     assert source["appliedCurrent"] is True
     assert doc["release"]["history"][0]["status"] == "deployed"
-    assert [s["command"] for s in doc["nextSteps"]] == ["phoebe sync oci flux-system/app-template --cascade"]
+    assert [s["command"] for s in doc["nextSteps"]] == ["phoebe sync hr default/homepage --with-source"]

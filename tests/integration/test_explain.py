@@ -407,3 +407,32 @@ def test_a_user_who_may_not_read_the_object_gets_exit_4(
         f'User "nobody-{namespace}" cannot list resource "kustomizations" in API group '
         f'"kustomize.toolkit.fluxcd.io" in the namespace "{namespace}"\n'
     )
+
+
+def test_every_suggested_command_is_one_phoebe_accepts(phoebe: PhoebeRunner, cluster: Cluster, namespace: str) -> None:
+    """Each suggested sync/resume runs (as a dry run: nothing changes) without a usage error;
+    each suggested explain explains."""
+    api = cluster.api
+    git(api, namespace)
+    ks(api, "database", namespace, "failed")
+    ks(api, "app", namespace, f"blocked:{namespace}/database", depends_on=["database"])
+    ks(api, "paused", namespace, "ready", suspend=True)
+    release_with_exhausted_retries(api, namespace)
+    suggested: set[str] = set()
+    for target in (f"ks/{namespace}/app", f"ks/{namespace}/database", f"ks/{namespace}/paused", f"hr/{namespace}/web"):
+        doc = json.loads(phoebe("explain", target, "-o", "json", kubeconfig=cluster.kubeconfig).stdout)
+        suggested.update(step["command"] for step in doc["nextSteps"] if step["command"].startswith("phoebe "))
+    assert {
+        f"phoebe sync hr {namespace}/web --reset",
+        f"phoebe resume ks {namespace}/paused",
+        f"phoebe explain ks {namespace}/database",
+        f"phoebe sync ks {namespace}/database",
+        f"phoebe logs ks/{namespace}/database --level error",
+    } <= suggested
+    for command in sorted(suggested):
+        args = command.split()[1:]
+        if args[0] in ("sync", "resume"):
+            args += ["--dry-run"]
+        result = phoebe(*args, kubeconfig=cluster.kubeconfig)
+        assert result.code in (0, 1, 5), f"{command}: {result.code} {result.stderr}"
+        assert result.code != 5 or "no Pods for" in result.stderr, f"{command}: {result.stderr}"

@@ -439,10 +439,33 @@ def test_a_chart_from_an_oci_repository_is_applied_as_its_version_with_the_diges
     steps = next_steps(release, verdict(release, objects), objects, parent=None, source=view, release=None)
     assert [(s.command, s.why) for s in steps] == [
         (
-            "phoebe sync oci flux-system/app-template --cascade",
+            "phoebe sync hr default/homepage --with-source",
             "to fetch the source now and apply what changed, not at the next interval",
         )
     ]
     other = flux(obj, fluxstatus.ready_status(obj, chart=("app-template", "3.7.2+097f9a906942")))
     other_view = source_view(other, objects_of(oci, other))
     assert other_view is not None and not other_view.applied_current
+
+
+def test_a_release_whose_chart_repository_fails_is_synced_with_its_sources() -> None:
+    """phoebe sync refuses --cascade for a HelmRepository: a HelmRelease is synced --with-source."""
+    repo_obj = manifests.helm_repository("charts", "apps")
+    repo = flux(repo_obj, fluxstatus.failed_status(repo_obj, reason="IndexationFailed", message="404 Not Found"))
+    chart_obj = {
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "HelmChart",
+        "metadata": {"name": "apps-web", "namespace": "apps"},
+        "spec": {"chart": "app-template", "sourceRef": {"kind": "HelmRepository", "name": "charts"}},
+    }
+    chart = flux(chart_obj, fluxstatus.failed_status(chart_obj, reason="ChartPullError", message="no index"))
+    release_obj = manifests.helm_release("web", "apps", repository="charts")
+    release = flux(release_obj, fluxstatus.failed_status(release_obj, reason="ArtifactFailed", message="no chart"))
+    objects = objects_of(repo, chart, release)
+    found = verdict(release, objects)
+    assert (found.cause, found.reason) == (repo.ref, "IndexationFailed")
+    steps = next_steps(release, found, objects, parent=None, source=source_view(release, objects), release=None)
+    assert [s.command for s in steps] == [
+        "phoebe explain helmrepo apps/charts",
+        "phoebe sync hr apps/web --with-source",
+    ]
