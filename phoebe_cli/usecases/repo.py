@@ -270,7 +270,9 @@ def compare(model: RepoModel, live: Snapshot, options: StatusOptions | None = No
             applied = _sha(live_revision)
             at_head = bool(head) and applied.startswith(head) if applied else False
             shown = f"{live_revision.partition('@')[0]}@{applied[:8]}" if applied else ""
-            if head and not at_head:
+            # Tried the checkout's commit and failed on it: failing (below), not behind.
+            tried_head = bool(head) and _sha(str(obj.status.get("lastAttemptedRevision") or "")).startswith(head)
+            if head and not at_head and not (obj.state is State.FAILED and tried_head):
                 rows.append(Comparison(ref, Agreement.BEHIND, wanted, shown, "has not applied the checkout's commit"))
                 continue
         elif (

@@ -170,6 +170,25 @@ def playground(flux_env: FluxEnv, tmp_path_factory: pytest.TempPathFactory) -> I
             api.apply(obj)
         _wait_ready(api, [(o["apiVersion"], o["kind"], o["metadata"]["name"]) for o in objects])
         yield ground
+        _remove_flux_objects(api)
+
+
+def _remove_flux_objects(api: Api) -> None:
+    """Leave the sample's cluster as it was for the next test module: every Flux object of the
+    playground deleted (the controllers run their finalizers, kustomize-controller prunes)."""
+    kinds = [
+        (HR[0], HR[1]),
+        (KS[0], KS[1]),
+        *((SOURCE, kind) for kind in ("GitRepository", "OCIRepository", "HelmRepository", "HelmChart")),
+    ]
+    for api_version, kind in kinds:
+        for obj in api.list(api_version, kind, NS):
+            api.delete(obj)
+    deadline = time.monotonic() + WAIT
+    while any(api.list(api_version, kind, NS) for api_version, kind in kinds):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the playground's Flux objects were not deleted within {WAIT:.0f}s")
+        time.sleep(0.5)
 
 
 def _sync(phoebe: PhoebeRunner, env: FluxEnv, *args: str) -> tuple[CliResult, dict[str, dict[str, Any]]]:
@@ -410,3 +429,78 @@ def test_bad_source_is_one_line_and_exit_1(phoebe: PhoebeRunner, playground: Pla
     live = playground.api.get(SOURCE, kind, NS, name)
     assert live["spec"] == applied["spec"]
     assert live["metadata"]["generation"] == applied["metadata"]["generation"]
+
+
+# --- credentials ----------------------------------------------------------------------------
+def _secret(name: str, data: dict[str, str], type_: str = "Opaque") -> dict[str, Any]:
+    import base64
+
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NS},
+        "type": type_,
+        "data": encoded,
+    }
+
+
+def test_private_helm_repository_and_registry_need_their_credentials(
+    phoebe: PhoebeRunner, playground: Playground, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.cluster.registry import Registry
+    from tests.support.chartrepo import ChartRepository
+
+    env, api = playground.env, playground.api
+    credentials = ("phoebe", "not-a-real-secret")
+    root = tmp_path_factory.mktemp("private")
+    package_chart(CHARTS_DIR / "app-template", root / "charts" / "private", name=CHART, version="2.0.0")
+    with ChartRepository(root / "charts", auth=credentials) as charts, Registry(root / "oci", auth=credentials) as oci:
+        packaged = package_chart(CHARTS_DIR / "app-template", root / "out", name=CHART, version="2.0.0", index=False)
+        digest = helm_push(packaged, f"oci://{oci.host}/private", auth=credentials)
+        docker = json.dumps({"auths": {oci.host: {"username": credentials[0], "password": credentials[1]}}})
+        api.apply(_secret("helm-auth", {"username": credentials[0], "password": credentials[1]}))
+        api.apply(_secret("oci-auth", {".dockerconfigjson": docker}, "kubernetes.io/dockerconfigjson"))
+        for name, secret in (("private", "helm-auth"), ("private-anonymous", None)):
+            spec: dict[str, Any] = {"interval": "1h", "url": f"{charts.base_url}/private"}
+            if secret:
+                spec["secretRef"] = {"name": secret}
+            api.apply(
+                {
+                    "apiVersion": SOURCE,
+                    "kind": "HelmRepository",
+                    "metadata": {"name": name, "namespace": NS},
+                    "spec": spec,
+                }
+            )
+        for name, secret in (("private", "oci-auth"), ("private-anonymous", None)):
+            spec = {
+                "interval": "1h",
+                "insecure": True,
+                "url": f"oci://{oci.host}/private/{CHART}",
+                "ref": {"tag": "2.0.0"},
+            }
+            if secret:
+                spec["secretRef"] = {"name": secret}
+            api.apply(
+                {
+                    "apiVersion": SOURCE,
+                    "kind": "OCIRepository",
+                    "metadata": {"name": name, "namespace": NS},
+                    "spec": spec,
+                }
+            )
+
+        result, items = _sync(phoebe, env, "helmrepo", "private")
+        assert result.code == 0, result.stdout
+        assert items["HelmRepository/private"]["revision"].startswith("sha256:")
+        result, items = _sync(phoebe, env, "oci", "private")
+        assert result.code == 0, result.stdout
+        assert items["OCIRepository/private"]["revision"] == f"2.0.0@{digest}"
+
+        result, items = _sync(phoebe, env, "helmrepo", "private-anonymous")
+        assert result.code == 1, result.stdout
+        assert "401 Unauthorized" in items["HelmRepository/private-anonymous"]["message"]
+        result, items = _sync(phoebe, env, "oci", "private-anonymous")
+        assert result.code == 1, result.stdout
+        assert "UNAUTHORIZED" in items["OCIRepository/private-anonymous"]["message"]
