@@ -52,6 +52,10 @@ def register(app: typer.Typer) -> None:
         kind, names = kind_and_names(target, () if name is None else (name,))
         if len(names) > 1:
             raise typer.BadParameter(f"one object at a time, not {kind}/{names[0]} and {names[1]}", param_hint="NAME")
+        from phoebe_cli.flux.kinds import kind_named
+
+        if kind_named(target.partition("/")[0]) is None and "/" not in target:
+            raise UsageError(f"unknown kind {target!r} (use ks, hr, git, oci, helmrepo, chart, bucket or es)")
         wanted = "/".join((kind or target, *names))
         parse_explain_target(wanted, namespace or "default")  # a bad OBJECT is a usage error before any request
         explain_options = ExplainOptions(target=wanted, namespace=namespace)
