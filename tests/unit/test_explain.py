@@ -469,3 +469,87 @@ def test_a_release_whose_chart_repository_fails_is_synced_with_its_sources() -> 
         "phoebe explain helmrepo apps/charts",
         "phoebe sync hr apps/web --with-source",
     ]
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected", "message"),
+    [
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "db"},
+                "spec": {"replicas": 2},
+                "status": {"replicas": 2, "readyReplicas": 1},
+            },
+            Health.IN_PROGRESS,
+            "Ready: 1/2",
+        ),
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": {"name": "db"},
+                "spec": {"replicas": 1},
+                "status": {
+                    "replicas": 1,
+                    "readyReplicas": 1,
+                    "currentReplicas": 1,
+                    "currentRevision": "a",
+                    "updateRevision": "a",
+                },
+            },
+            Health.CURRENT,
+            "All replicas scheduled as expected. Replicas: 1",
+        ),
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": {"name": "agent", "generation": 1},
+                "status": {
+                    "observedGeneration": 1,
+                    "desiredNumberScheduled": 3,
+                    "currentNumberScheduled": 3,
+                    "updatedNumberScheduled": 3,
+                    "numberAvailable": 2,
+                    "numberReady": 2,
+                },
+            },
+            Health.IN_PROGRESS,
+            "Available: 2/3",
+        ),
+        (
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "p"},
+                "status": {
+                    "phase": "Pending",
+                    "conditions": [
+                        {
+                            "type": "PodScheduled",
+                            "status": "False",
+                            "reason": "Unschedulable",
+                            "message": "0/3 nodes are available",
+                        }
+                    ],
+                },
+            },
+            Health.FAILED,
+            "0/3 nodes are available",
+        ),
+        (
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": "d", "deletionTimestamp": "2026-11-26T10:00:00Z"},
+            },
+            Health.TERMINATING,
+            "Resource scheduled for deletion",
+        ),
+    ],
+)
+def test_workload_health(obj: Obj, expected: Health, message: str) -> None:
+    result = compute_health(obj)
+    assert (result.status, result.message) == (expected, message)
