@@ -262,7 +262,7 @@ def source_view(obj: FluxObject, objects: Mapping[ObjectRef, FluxObject]) -> Sou
 
 # --- a HelmRelease -----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TestResult:
+class ReleaseTest:
     name: str
     phase: str  # Succeeded, Failed, Running ...
 
@@ -280,7 +280,7 @@ class ReleaseSnapshot:
     config_digest: str
     first_deployed: str | None
     last_deployed: str | None
-    tests: tuple[TestResult, ...]
+    tests: tuple[ReleaseTest, ...]
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def _history(status: Mapping[str, Any]) -> tuple[ReleaseSnapshot, ...]:
         hooks = entry.get("testHooks") or {}
         tests = (
             tuple(
-                TestResult(str(name), str((hook or {}).get("phase", "")))
+                ReleaseTest(str(name), str((hook or {}).get("phase", "")))
                 for name, hook in sorted(hooks.items())
                 if isinstance(hook, Mapping | type(None))
             )
