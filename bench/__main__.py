@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import build, controlplane, diff, explain, logs, repo, startup, status, sync
+from bench import build, controlplane, diff, explain, logs, repo, sources, startup, status, sync
 
 
 def main() -> int:
@@ -19,6 +19,7 @@ def main() -> int:
     diff.main([])
     build.main([])
     explain.main([])
+    sources.main([])
     return 0
 
 
