@@ -351,7 +351,13 @@ class _Renderer:
             cached,
         )
         result.input_digest = values_digest(
-            {"chart": chart.digest, "values": real, "post": list(settings.post_renderers)}
+            {
+                "chart": [chart.digest, chart.version],
+                "values": real,
+                "post": list(settings.post_renderers),
+                "release": [settings.release_name, settings.release_namespace],
+                "common": [settings.common_labels, settings.common_annotations],
+            }
         )
         return result
 
@@ -369,7 +375,7 @@ class _Renderer:
     def _render_key(self, settings: HelmReleaseSettings, chart: ChartFiles, values: Mapping[str, Any]) -> str:
         parts = {
             "v": 1,
-            "chart": chart.digest,
+            "chart": [chart.digest, chart.name, chart.version],
             "values": values_digest(values),
             "release": [settings.namespace, settings.name, settings.release_name, settings.release_namespace],
             "post": list(settings.post_renderers),
