@@ -383,9 +383,20 @@ class _Renderer:
             "kube": [self.options.kube_version, list(self.options.api_versions)],
             "helm": self.helm.version,
             "kustomize": self.kustomize.version if settings.post_renderers else "",
-            "files": list(settings.chart.values_files) if settings.chart else [],
+            "files": list(self._values_files(settings)),
         }
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _values_files(self, settings: HelmReleaseSettings) -> tuple[str, ...]:
+        """``valuesFiles`` of the chart request, or of the HelmChart a ``chartRef`` names."""
+        request = settings.chart
+        if request is None:
+            return ()
+        if request.source_kind == "HelmChart":
+            declared = self.model.objects.get(ObjectRef("HelmChart", request.source_namespace, request.source_name))
+            inner = chart_request_of_helmchart(declared.obj, request.source_namespace) if declared else None
+            return inner.values_files if inner is not None else ()
+        return request.values_files
 
     def _render(
         self, settings: HelmReleaseSettings, chart: ChartFiles, values: Mapping[str, Any], from_secret: bool
@@ -400,7 +411,7 @@ class _Renderer:
             if isinstance(known, dict):
                 return Rendered(known["manifest"], known["hooks"], known["crds"]), True
         files = []
-        for name in settings.chart.values_files if settings.chart else ():
+        for name in self._values_files(settings):
             path = (chart.path / name).resolve()
             if not path.is_relative_to(chart.path.resolve()) or not path.is_file():
                 raise _Refused(f"valuesFiles {name}: no such file in chart {chart.name}")

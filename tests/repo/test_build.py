@@ -562,3 +562,25 @@ def test_oci_registry_tags_semver_digests_and_credentials(
         assert os.listdir(tmp_path / "registry")  # the registry really ran here
     finally:
         registry.stop()
+
+
+def test_a_helmchart_source_and_values_files(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    helmchart = (
+        "apiVersion: source.toolkit.fluxcd.io/v1\nkind: HelmChart\nmetadata:\n  name: widgets\n  namespace: apps\n"
+        "spec:\n  interval: 1h\n  chart: ./charts/widgets\n  valuesFiles:\n    - values-prod.yaml\n"
+        "  sourceRef:\n    kind: GitRepository\n    name: flux-system\n"
+    )
+    files = {
+        "hr.yaml": _hr("widgets", "apps", "chartRef:\n  kind: HelmChart\n  name: widgets\n"),
+        "helmchart.yaml": helmchart,
+    }
+    root = _repo(write_repo, files)
+    (root / "charts" / "widgets" / "values-prod.yaml").write_text("message: from values-prod\nreplicas: 4\n")
+
+    result = phoebe("build", "hr", "--repo", str(root), "-o", "json", "--source", "flux-system=" + str(root))
+    assert (result.code, result.stderr) == (0, "")
+    [release] = json.loads(result.stdout)["helmReleases"]
+    assert release["chart"]["source"] == "HelmChart/apps/widgets"
+    objects = {o["kind"]: o for o in release["objects"]}
+    assert objects["ConfigMap"]["data"]["message"] == "from values-prod"
+    assert objects["Deployment"]["spec"]["replicas"] == 4
