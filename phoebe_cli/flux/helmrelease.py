@@ -143,44 +143,40 @@ def _chart_request(spec: Mapping[str, Any], namespace: str) -> tuple[ChartReques
     template = _mapping(_mapping(spec.get("chart")).get("spec"))
     if not template:
         return None, "neither spec.chart nor spec.chartRef is set"
+    request = _template_request(template, namespace)
+    if request is None:
+        kind = str(_mapping(template.get("sourceRef")).get("kind") or "")
+        return None, f"chart sourceRef kind {kind or '(none)'} is not HelmRepository, GitRepository or Bucket"
+    return request, ""
+
+
+def _template_request(template: Mapping[str, Any], namespace: str) -> ChartRequest | None:
+    """A chart template (``chart.spec`` of a HelmRelease, ``spec`` of a HelmChart) as a request;
+    None when its source is of no kind a chart comes from."""
     source = _mapping(template.get("sourceRef"))
     kind = str(source.get("kind") or "")
     if kind not in ("HelmRepository", "GitRepository", "Bucket"):
-        return None, f"chart sourceRef kind {kind or '(none)'} is not HelmRepository, GitRepository or Bucket"
+        return None
     files = template.get("valuesFiles") or []
     if not files and template.get("valuesFile"):
         files = [template["valuesFile"]]
-    return (
-        ChartRequest(
-            kind,
-            str(source.get("namespace") or namespace),
-            str(source.get("name") or ""),
-            chart=str(template.get("chart") or ""),
-            version=str(template.get("version") or "*"),
-            values_files=tuple(str(f) for f in files),
-        ),
-        "",
+    return ChartRequest(
+        kind,
+        str(source.get("namespace") or namespace),
+        str(source.get("name") or ""),
+        chart=str(template.get("chart") or ""),
+        version=str(template.get("version") or "*"),
+        values_files=tuple(str(f) for f in files),
     )
 
 
 def chart_request_of_helmchart(helmchart: Mapping[str, Any], default_namespace: str) -> ChartRequest | None:
     """A HelmChart object's own request (``spec.chart``, ``spec.version``, ``spec.sourceRef`` in
     its namespace)."""
-    metadata = _mapping(helmchart.get("metadata"))
+    namespace = str(_mapping(helmchart.get("metadata")).get("namespace") or default_namespace)
     spec = _mapping(helmchart.get("spec"))
-    source = _mapping(spec.get("sourceRef"))
-    kind = str(source.get("kind") or "")
-    if kind not in ("HelmRepository", "GitRepository", "Bucket"):
-        return None
-    files = spec.get("valuesFiles") or []
-    return ChartRequest(
-        kind,
-        str(metadata.get("namespace") or default_namespace),
-        str(source.get("name") or ""),
-        chart=str(spec.get("chart") or ""),
-        version=str(spec.get("version") or "*"),
-        values_files=tuple(str(f) for f in files),
-    )
+    source = {**_mapping(spec.get("sourceRef")), "namespace": namespace}  # never another namespace
+    return _template_request({**spec, "sourceRef": source}, namespace)
 
 
 def origin_labels(settings: HelmReleaseSettings) -> dict[str, str]:
