@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from tests.cluster.api import Api
 from tests.cluster.build import (
@@ -64,7 +64,7 @@ SUSPENDED = ("media", "plex")
 SETTLE_TIMEOUT = 240.0
 
 
-def ready_reason(obj: dict) -> tuple[str, str] | None:
+def ready_reason(obj: dict[str, Any]) -> tuple[str, str] | None:
     for cond in (obj.get("status") or {}).get("conditions") or []:
         if cond.get("type") == "Ready":
             return cond.get("status", ""), cond.get("reason", "")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from tests.e2e.conftest import HR, KS, FluxEnv, ready_reason
 pytestmark = pytest.mark.e2e
 
 
-def condition(obj: dict, type_: str) -> dict:
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
     return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
 
 
