@@ -29,7 +29,7 @@ def test_sample_repository_reconciles_for_real(flux_env: FluxEnv) -> None:
     # the real inventory of the root lists the child Kustomizations it applied
     ids = {e["id"] for e in apps["status"]["inventory"]["entries"]}
     assert "media_sonarr_kustomize.toolkit.fluxcd.io_Kustomization" in ids
-    # helm-controller installed the stand-in chart with each release's own values
+    # helm-controller installed the fixture chart (pulled by source-controller) with each release's own values
     echo = api.get(*HR, "default", "echo")
     assert condition(echo, "Ready")["message"].startswith("Helm install succeeded for release default/echo.v1")
     values = api.get("v1", "ConfigMap", "default", "echo-values")

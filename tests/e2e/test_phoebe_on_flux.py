@@ -1,4 +1,4 @@
-"""phoebe against the real kustomize-controller and helm-controller."""
+"""phoebe against the real source-controller, kustomize-controller and helm-controller."""
 
 from __future__ import annotations
 
