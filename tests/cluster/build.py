@@ -39,6 +39,12 @@ def cache_root() -> Path:
     return Path(base) / "phoebe"
 
 
+# Built binaries live where the cache was when this module was first imported (at collection,
+# before any test runs): a test that points XDG_CACHE_HOME or HOME at a temp dir for phoebe's own
+# caches must not make the harness build minutes of Go again inside it.
+BIN_ROOT = cache_root() / "bin"
+
+
 def go_binary() -> str:
     found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
     if not found:
@@ -210,7 +216,7 @@ def ensure_program(program: GoProgram) -> Path:
     key = program.cache_key()
     if key in _FOUND and _FOUND[key].exists():
         return _FOUND[key]
-    target_dir = cache_root() / "bin" / key
+    target_dir = BIN_ROOT / key
     target = target_dir / program.name
     if target.exists():
         _FOUND[key] = target
@@ -300,7 +306,7 @@ def ensure_flux_cli() -> Path:
     refuses it), and it embeds install manifests that `make` generates; a placeholder stands in
     for them (`flux install` is not what the benchmark runs).
     """
-    target_dir = cache_root() / "bin" / f"flux-{FLUX_CLI_VERSION}"
+    target_dir = BIN_ROOT / f"flux-{FLUX_CLI_VERSION}"
     target = target_dir / "flux"
     if target.exists():
         return target

@@ -48,9 +48,13 @@ class Parsed:
     error: str
 
 
+# Fixed at import (collection), like the harness's binaries: a test's own XDG_CACHE_HOME must not
+# make npm install the parser again.
+_CACHE_BASE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
+
 def _cache_dir() -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "phoebe" / "mermaid" / f"mermaid-{MERMAID_VERSION}-jsdom-{JSDOM_VERSION}"
+    return _CACHE_BASE / "phoebe" / "mermaid" / f"mermaid-{MERMAID_VERSION}-jsdom-{JSDOM_VERSION}"
 
 
 def mermaid_parser() -> Path | None:
