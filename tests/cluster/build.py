@@ -174,7 +174,23 @@ def kustomize_program() -> GoProgram:
 
 
 def helm_program() -> GoProgram:
-    return GoProgram("helm", "helm", "helm.sh/helm/v3/cmd/helm", "helm.sh/helm/v3", ("-s", "-w"))
+    # Stamped as Helm's Makefile stamps a release: without these, `helm version` says "v3.19" and
+    # `helm template` assumes Kubernetes v1.20.0 (official v3.19.0 binaries: v1.34.0, its client-go).
+    return GoProgram(
+        "helm",
+        "helm",
+        "helm.sh/helm/v3/cmd/helm",
+        "helm.sh/helm/v3",
+        (
+            "-s",
+            "-w",
+            "-X helm.sh/helm/v3/internal/version.version=v3.19.0",
+            "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1",
+            "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=34",
+            "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1",
+            "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=34",
+        ),
+    )
 
 
 def oracle_program(module_dir: str, version_module: str) -> GoProgram:
