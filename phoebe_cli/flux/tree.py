@@ -146,6 +146,20 @@ def blocked_by(obj: FluxObject, objects: Mapping[ObjectRef, FluxObject]) -> Bloc
     return Blocked(tuple(chain))
 
 
+def blocked_by_or_source(obj: FluxObject, objects: Mapping[ObjectRef, FluxObject]) -> Blocked | None:
+    """``blocked_by``, else, for an object not ready whose source is not ready either (no artifact
+    to apply: the controller waits on it), the source as the cause. An object still Ready on the
+    source's last artifact is not blocked: it is not shown so."""
+    chain = blocked_by(obj, objects)
+    if chain is not None or obj.state in (State.READY, State.SUSPENDED):
+        return chain
+    source = obj.source_ref
+    found = None if source is None else objects.get(source)
+    if found is None or found.ref == obj.ref or found.state not in (State.FAILED, State.SUSPENDED):
+        return None  # an unknown or progressing source is no cause yet
+    return Blocked((obj.ref, found.ref))
+
+
 def _first_unready_dependency(obj: FluxObject, objects: Mapping[ObjectRef, FluxObject]) -> ObjectRef | None:
     # Prefer what the controller named in its message, then the first dependency not ready.
     message = obj.message

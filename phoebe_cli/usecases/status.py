@@ -30,7 +30,7 @@ from phoebe_cli.flux.kinds import (
 )
 from phoebe_cli.flux.objects import FluxObject, ObjectRef, State
 from phoebe_cli.flux.selectors import check_selector, parse_selector, split_name
-from phoebe_cli.flux.tree import Blocked, Counts, Tree, blocked_by, build_tree, count
+from phoebe_cli.flux.tree import Blocked, Counts, Tree, blocked_by_or_source, build_tree, count
 
 if TYPE_CHECKING:
     # The kube layer (httpx) is imported when a command talks to a cluster, not by the offline
@@ -179,7 +179,12 @@ async def collect(session: Session, options: StatusOptions) -> Snapshot:
     results = await asyncio.gather(
         *(_list_kind(session, kind, s, options.namespace) for kind, s in served),
         _flux_version(session),
+        return_exceptions=True,
     )
+    for result in results:
+        # The first failure in kind order, not whichever answer came first: the same error each run.
+        if isinstance(result, BaseException):
+            raise result
     forbidden: set[str] = set()
     for listed in results[:-1]:
         assert isinstance(listed, tuple)
@@ -276,7 +281,7 @@ def build_report(snapshot: Snapshot, options: StatusOptions, now: datetime | Non
     kinds = status_kinds(options.kind) if options.kind else STATUS_KINDS
     roots = _roots(options, objects)
     tree = build_tree(objects, roots)
-    blocked = {ref: chain for ref, obj in objects.items() if (chain := blocked_by(obj, objects)) is not None}
+    blocked = {ref: chain for ref, obj in objects.items() if (chain := blocked_by_or_source(obj, objects)) is not None}
     matches_labels = parse_selector(options.label_selector)
     named = _name_refs(options)
     selected = []

@@ -233,3 +233,33 @@ def test_unsatisfiable_dependencies() -> None:
         ref("Kustomization", "apps", "lost"): "dependency 'apps/ghost' not found",
         ref("Kustomization", "apps", "after"): "dependency 'apps/b' is not ready",
     }
+
+
+def git(name: str, ready: str | None, reason: str = "GitOperationFailed") -> FluxObject:
+    status: dict[str, Any] = {}
+    if ready is not None:
+        status["conditions"] = [{"type": "Ready", "status": ready, "reason": reason, "message": "connection refused"}]
+    return FluxObject.from_api(
+        kinds.GIT_REPOSITORY,
+        {"metadata": {"name": name, "namespace": "flux-system", "generation": 1}, "spec": {}, "status": status},
+    )
+
+
+@pytest.mark.parametrize(
+    ("app_ready", "source_ready", "blocked"),
+    [
+        ("False", "False", True),  # no artifact to apply: the Kustomization waits on its source
+        ("True", "False", False),  # still applying the last artifact: ready, not blocked
+        ("False", None, False),  # a source with no status yet is no cause
+        ("False", "True", False),  # failing for its own reason
+    ],
+)
+def test_blocked_by_a_failing_source(app_ready: str, source_ready: str | None, blocked: bool) -> None:
+    from phoebe_cli.flux.tree import blocked_by_or_source
+
+    app = ks("app", ready=app_ready, reason="ArtifactFailed" if app_ready == "False" else "ReconciliationSucceeded")
+    source = git("flux-system", source_ready)
+    objects = {app.ref: app, source.ref: source}
+    found = blocked_by_or_source(app, objects)
+    assert (found.chain if found else None) == ((app.ref, source.ref) if blocked else None)
+    assert blocked_by(app, objects) is None  # the dependsOn chain alone knows nothing of sources
