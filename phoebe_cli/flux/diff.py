@@ -66,7 +66,7 @@ from phoebe_cli.flux.apply import (
 )
 from phoebe_cli.flux.images import ImageChange, image_changes
 from phoebe_cli.flux.inventory import ObjectKey
-from phoebe_cli.flux.objects import ObjectRef
+from phoebe_cli.flux.objects import FluxObject, ObjectRef
 from phoebe_cli.flux.secrets import MASK, SOPS_MARK, is_secret, is_sops_encrypted
 
 __all__ = [
@@ -278,10 +278,29 @@ class DiffReport:
     head: str
     kustomizations: tuple[KustomizationDiff, ...]
     warnings: tuple[str, ...] = ()
+    # the head side's Flux objects (the checkout's, as declared), for the graph a markdown report
+    # draws of what changes; not compared, not in json/yaml
+    flux_objects: Mapping[ObjectRef, FluxObject] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def differs(self) -> bool:
         return any(k.differs for k in self.kustomizations)
+
+    @property
+    def touched(self) -> tuple[ObjectRef, ...]:
+        """The Kustomizations and rendered HelmReleases with a difference (for the graph)."""
+        from phoebe_cli.flux.kinds import kind_of
+
+        refs: list[ObjectRef] = []
+        for kustomization in self.kustomizations:
+            if kustomization.differs:
+                refs.append(kustomization.ref)
+            refs.extend(release.ref for release in kustomization.releases if release.objects)
+            for diff in kustomization.objects:  # Flux objects it applies that change themselves
+                kind = kind_of(diff.key.group, diff.key.kind)
+                if kind is not None:
+                    refs.append(ObjectRef(kind.kind, diff.key.namespace or "", diff.key.name))
+        return tuple(dict.fromkeys(refs))
 
     @property
     def failing(self) -> int:

@@ -533,6 +533,8 @@ def diff_markdown(report: DiffReport, *, limit: int = GITHUB_COMMENT_LIMIT) -> s
     after_table = f"\n{summary_line(report)}\n\n" + _quote(loose)
     table, rows_left_out = _table(report, shown, budget - len(title) - len(after_table))
     out = title + table + after_table
+    graph = _graph_section(report, budget - len(out))
+    out += graph
     sections, hidden, cut = _sections(report, shown, budget - len(out))
     out += sections
     if cut or rows_left_out:
@@ -541,6 +543,22 @@ def diff_markdown(report: DiffReport, *, limit: int = GITHUB_COMMENT_LIMIT) -> s
             f"_Truncated: {what}; a comment holds at most {limit} characters. Run `phoebe diff` to see everything._\n"
         )
     return out
+
+
+def _graph_section(report: DiffReport, room: int) -> str:
+    """The mermaid graph of the Kustomizations and HelmReleases that change (and the blocked-by
+    chains leading from them), collapsed; GitHub and Forgejo draw it. Left out when it would take
+    more than half the room left, or is beyond what mermaid draws."""
+    touched = [ref for ref in report.touched if ref in report.flux_objects]
+    if not touched:
+        return ""
+    from phoebe_cli.render.graph import mermaid_block, mermaid_too_big
+
+    block = mermaid_block(report.flux_objects, touched)
+    if mermaid_too_big(block) is not None:
+        return ""
+    section = f"<details><summary>Graph of what changes</summary>\n\n{block}\n</details>\n\n"
+    return section if len(section) <= room // 2 else ""
 
 
 # --- diff images ----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from phoebe_cli.repo.model import (
     inventory_id,
     object_ref,
 )
-from phoebe_cli.usecases.repo import RepoOptions, checkout_root, model_options, path_under
+from phoebe_cli.usecases.repo import RepoOptions, checkout_root, declared_snapshot, model_options, path_under
 
 if TYPE_CHECKING:
     from phoebe_cli.kube.session import Session
@@ -424,7 +424,9 @@ def diff_refs(options: DiffOptions) -> tuple[fluxdiff.DiffReport, int, int]:
             ref, base_model.kustomizations.get(ref), head_model.kustomizations.get(ref), labels, options
         )
         kustomizations.append(_with_releases(compared, releases.get(ref, ())))
-    report = fluxdiff.DiffReport("refs", labels[0], labels[1], tuple(kustomizations))
+    report = fluxdiff.DiffReport(
+        "refs", labels[0], labels[1], tuple(kustomizations), flux_objects=declared_snapshot(head_model).objects
+    )
     return report, base_model.kustomize_runs + head_model.kustomize_runs, renders
 
 
@@ -1023,7 +1025,9 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
         compared = [k.ref for k in results if k.compared]
         releases = await releases_against_cluster(session, model, compared, options)
         results = [_with_releases(k, releases.get(k.ref, ())) for k in results]
-    return fluxdiff.DiffReport("cluster", CLUSTER, CHECKOUT, tuple(results), tuple(warnings))
+    return fluxdiff.DiffReport(
+        "cluster", CLUSTER, CHECKOUT, tuple(results), tuple(warnings), flux_objects=declared_snapshot(model).objects
+    )
 
 
 def _with_releases(

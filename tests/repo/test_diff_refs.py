@@ -21,6 +21,7 @@ import yaml
 
 from tests.conftest import CliResult, PhoebeRunner
 from tests.repo.conftest import FIXTURE_REPO
+from tests.support import mermaid as mermaid_parser
 
 pytestmark = pytest.mark.repo
 
@@ -574,6 +575,18 @@ def test_markdown_is_a_pull_request_comment(sample: Sample, phoebe: PhoebeRunner
         "\n"
         f"1 changed, {OBJECTS - 1} unchanged in 31 Kustomizations\n"
         "\n"
+        "<details><summary>Graph of what changes</summary>\n"
+        "\n"
+        "```mermaid\n"
+        "flowchart LR\n"
+        '  ks__default__echo["Kustomization/default/echo"]:::ready\n'
+        '  hr__default__echo["HelmRelease/default/echo"]:::ready\n'
+        "  ks__default__echo --> hr__default__echo\n"
+        "  classDef ready fill:#d4edda,stroke:#28a745,color:#000\n"
+        "```\n"
+        "\n"
+        "</details>\n"
+        "\n"
         "<details><summary>Kustomization default/echo — 1 changed</summary>\n"
         "\n"
         "**~ changed** `HelmRelease/default/echo`\n"
@@ -596,6 +609,8 @@ def test_markdown_is_a_pull_request_comment(sample: Sample, phoebe: PhoebeRunner
         "\n"
     )
     assert result.stderr == ""
+    graph = result.stdout.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert mermaid_parser.parse(graph).ok  # GitHub's mermaid draws it
 
 
 def test_markdown_without_differences(sample: Sample, phoebe: PhoebeRunner) -> None:
