@@ -146,6 +146,22 @@ def _phoebe_timing(label: str, argv: list[str], env: dict[str, str], runs: int, 
     return Timing(label, tuple(samples))
 
 
+def publish_charts(work: Path) -> dict[str, Path]:
+    """The bench's charts packaged into ``work/served/charts`` (a Helm repository's directory) and
+    unpacked under ``work/unpacked`` (for the direct ``helm template`` reference), by name."""
+    from tests.support.chartrepo import CHARTS_DIR, package_chart
+
+    served = work / "served" / "charts"
+    unpacked: dict[str, Path] = {}
+    for source, name, version in CHARTS:
+        package = package_chart(CHARTS_DIR / source, served, name=name, version=version)
+        target = work / "unpacked"
+        target.mkdir(exist_ok=True)
+        subprocess.run(["tar", "-xzf", str(package), "-C", str(target)], check=True)
+        unpacked[name] = target / name
+    return unpacked
+
+
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.build")
     parser.add_argument("--releases", type=int, default=50)
@@ -154,21 +170,14 @@ def main(argv: Sequence[str]) -> int:
 
     sys.path.insert(0, str(REPO_ROOT))
     from tests.cluster.build import ensure_program, kustomize_program
-    from tests.support.chartrepo import CHARTS_DIR, ChartRepository, helm_binary, package_chart
+    from tests.support.chartrepo import ChartRepository, helm_binary
 
     helm = helm_binary()
     kustomize = ensure_program(kustomize_program())
     byte_compile(REPO_ROOT)
     with tempfile.TemporaryDirectory(prefix="phoebe-bench-build-") as scratch:
         work = Path(scratch)
-        served = work / "served" / "charts"
-        unpacked: dict[str, Path] = {}
-        for source, name, version in CHARTS:
-            package = package_chart(CHARTS_DIR / source, served, name=name, version=version)
-            target = work / "unpacked"
-            target.mkdir(exist_ok=True)
-            subprocess.run(["tar", "-xzf", str(package), "-C", str(target)], check=True)
-            unpacked[name] = target / name
+        unpacked = publish_charts(work)
         with ChartRepository(work / "served") as server:
             root = work / "checkout"
             made = _checkout(root, f"{server.base_url}/charts", args.releases)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.build import CHARTS, REPO_ROOT, _checkout
+from bench.build import REPO_ROOT, _checkout, publish_charts
 from bench.common import Timing, byte_compile, print_table
 
 GOAL_WARM_SECONDS = 1.0
@@ -64,21 +64,14 @@ def main(argv: Sequence[str]) -> int:
 
     sys.path.insert(0, str(REPO_ROOT))
     from tests.cluster.build import ensure_program, kustomize_program
-    from tests.support.chartrepo import CHARTS_DIR, ChartRepository, helm_binary, package_chart
+    from tests.support.chartrepo import ChartRepository, helm_binary
 
     helm = helm_binary()
     kustomize = ensure_program(kustomize_program())
     byte_compile(REPO_ROOT)
     with tempfile.TemporaryDirectory(prefix="phoebe-bench-diff-render-") as scratch:
         work = Path(scratch)
-        served = work / "served" / "charts"
-        unpacked: dict[str, Path] = {}
-        for source, name, version in CHARTS:
-            package = package_chart(CHARTS_DIR / source, served, name=name, version=version)
-            target = work / "unpacked"
-            target.mkdir(exist_ok=True)
-            subprocess.run(["tar", "-xzf", str(package), "-C", str(target)], check=True)
-            unpacked[name] = target / name
+        unpacked = publish_charts(work)
         with ChartRepository(work / "served") as server:
             root = work / "checkout"
             made = _checkout(root, f"{server.base_url}/charts", args.releases)

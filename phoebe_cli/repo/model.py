@@ -552,7 +552,7 @@ class _ModelLoader:
             _post_process(declared, self.variables, strict=self.strict_substitution)
             _check_namespaces(declared, self.scopes)
             # substituteFrom reads what is applied (substituted), not what was built
-            self.index.add(_as_applied(declared), declared.ref.namespace)
+            self.index.add(as_applied(declared), declared.ref.namespace)
             children.extend(self._record(declared))
         return children
 
@@ -909,7 +909,7 @@ def _unknown_as_empty(lookup: VariableLookup, unknown: list[str]) -> VariableLoo
     return find
 
 
-def _as_applied(declared: DeclaredKustomization) -> list[dict[str, Any]]:
+def as_applied(declared: DeclaredKustomization) -> list[dict[str, Any]]:
     """The ConfigMaps and Secrets a Kustomization applies, as substituteFrom reads them on the
     cluster: substituted; a plain Secret's values are the real ones (the model's are masked)."""
     if declared.state == BuildState.FAILED or declared.output is None:

@@ -276,7 +276,7 @@ class _Renderer:
         self._fetcher: ChartFetcher | None = None
         self._lock = threading.Lock()
         self._charts: dict[tuple[Any, ...], Future[ChartFiles]] = {}
-        self._index = _model_index(model)
+        self._index = model_index(model)
 
     def close(self) -> None:
         if self._fetcher is not None:
@@ -781,16 +781,16 @@ def _exact(version: str) -> bool:
     return version not in ("", "*") and parse_version(version) is not None
 
 
-def _model_index(model: RepoModel) -> dict[tuple[str, str, str], Mapping[str, Any]]:
+def model_index(model: RepoModel) -> dict[tuple[str, str, str], Mapping[str, Any]]:
     """Every ConfigMap and Secret the checkout applies, as the cluster would hold it (substituted;
     a plain Secret with its real values, which stay in memory), by (namespace, kind, name)."""
-    from phoebe_cli.repo.model import _as_applied
+    from phoebe_cli.repo.model import as_applied
 
     index: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for declared in model.kustomizations.values():
         if declared.state == BuildState.FAILED:
             continue
-        for obj in _as_applied(declared):  # kustomize already set targetNamespace
+        for obj in as_applied(declared):  # kustomize already set targetNamespace
             ref = object_ref(obj, declared.ref.namespace)
             index[(ref.namespace, ref.kind, ref.name)] = obj
     return index

@@ -351,9 +351,9 @@ def render_changed(
 ) -> tuple[dict[ObjectRef, list[fluxdiff.ReleaseDiff]], int]:
     """The HelmReleases of the chosen Kustomizations whose inputs differ between the refs,
     rendered at both and compared: per Kustomization, and how many releases were rendered."""
-    from phoebe_cli.usecases.build import _model_index, render_helmreleases
+    from phoebe_cli.usecases.build import model_index, render_helmreleases
 
-    base_index, head_index = _model_index(base_model), _model_index(head_model)
+    base_index, head_index = model_index(base_model), model_index(head_model)
     owners: dict[ObjectRef, ObjectRef] = {}
     for ks in chosen:
         for model in (base_model, head_model):
