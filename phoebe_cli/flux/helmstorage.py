@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from phoebe_cli.flux.helmrelease import values_digest
+
 STORAGE_TYPE = "helm.sh/release.v1"
 OWNER_LABEL, NAME_LABEL, STATUS_LABEL, VERSION_LABEL = "owner", "name", "status", "version"
 DEPLOYED, FAILED, SUPERSEDED = "deployed", "failed", "superseded"
@@ -58,6 +60,7 @@ class StoredRelease:
     chart_version: str
     app_version: str
     manifest: str  # the YAML stream Helm applied (hooks and CRDs are not in it)
+    config_digest: str = ""  # flux.helmrelease.values_digest of the values it was made with (never the values)
 
     @property
     def pending(self) -> bool:
@@ -137,4 +140,5 @@ def decode_release(secret: Mapping[str, Any]) -> StoredRelease:
         chart_version=str(metadata.get("version", "")),
         app_version=str(metadata.get("appVersion", "")),
         manifest=str(record.get("manifest") or ""),
+        config_digest=values_digest(_mapping(record.get("config"))),
     )

@@ -106,6 +106,8 @@ class RenderedRelease:
     # digest of the real values (sha256 of sorted JSON), in memory only; lets a caller tell a
     # changed input from an unchanged one
     input_digest: str = field(default="", repr=False)
+    # digest of the merged values alone (as Helm stores them in a release's config), in memory only
+    values_digest: str = field(default="", repr=False)
 
     # the Secret-sourced value strings, in memory only: scrubbed from what is shown
     secret_strings: frozenset[str] = field(default=frozenset(), repr=False)
@@ -350,6 +352,7 @@ class _Renderer:
             rendered.crds,
             cached,
         )
+        result.values_digest = values_digest(real)
         result.input_digest = values_digest(
             {
                 "chart": [chart.digest, chart.version],

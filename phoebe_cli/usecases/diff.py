@@ -901,10 +901,12 @@ async def _stored_release(session: Session, release: RenderedRelease) -> tuple[A
 
 
 async def compare_with_storage(
-    session: Session, release: RenderedRelease, options: DiffOptions
+    session: Session, release: RenderedRelease, options: DiffOptions, same_post_renderers: bool = False
 ) -> fluxdiff.ReleaseDiff:
     """What the next upgrade changes: the manifest of the deployed revision against the render of
-    the checkout (each object, Secrets by digest). Not installed: every object created."""
+    the checkout (each object, Secrets by digest). Not installed: every object created. No upgrade
+    when helm-controller would make none: the deployed revision has the same chart version and the
+    same values, and (``same_post_renderers``) the live HelmRelease the same post-renderers."""
     from phoebe_cli.repo.helm import TemplateFailed, split_manifest
     from phoebe_cli.usecases.build import RENDERED
 
@@ -928,15 +930,44 @@ async def compare_with_storage(
         note = f"the manifest of revision {stored.revision} cannot be read: {exc}"
         return fluxdiff.ReleaseDiff(release.ref, (), 0, ("", chart_after), note, compared=False)
     before_label = f"deployed revision {stored.revision}"
+    chart_before = f"{stored.chart} {stored.chart_version}".strip()
+    if (
+        same_post_renderers
+        and stored.status == "deployed"
+        and stored.chart_version == release.chart_version
+        and stored.config_digest == release.values_digest
+    ):
+        # helm-controller upgrades only when the chart, the values or the post-renderers change:
+        # the render would differ only where the chart prints .Release.Revision or the like
+        return fluxdiff.ReleaseDiff(release.ref, (), len(release.objects), (chart_before, chart_after))
     objects, unchanged = fluxdiff.compare_sets(
         keyed_manifest(deployed, stored.namespace or release.target_namespace),
         rendered_objects(release),
         sides=(before_label, after_label),
         **options_,
     )
-    chart_before = f"{stored.chart} {stored.chart_version}".strip()
     note = "" if stored.status == "deployed" else f"revision {stored.revision} is {stored.status}"
     return fluxdiff.ReleaseDiff(release.ref, objects, unchanged, (chart_before, chart_after), note)
+
+
+async def _live_release(session: Session, ref: ObjectRef) -> Mapping[str, Any] | None:
+    """The HelmRelease as the cluster has it, or None (not there, or not readable)."""
+    from phoebe_cli.errors import ClusterError
+    from phoebe_cli.flux.kinds import HELM_RELEASE
+
+    try:
+        served = await session.served(HELM_RELEASE)
+        found = await session.kube.get_json(served.object_path(ref.namespace, ref.name), what=str(ref))
+    except ClusterError:  # not there (not installed yet), or not readable
+        return None
+    return found if isinstance(found, Mapping) else None
+
+
+def _post_renderers(release: Mapping[str, Any] | None) -> Any:
+    """A HelmRelease's post-renderers (a sentinel when there is no HelmRelease: never equal)."""
+    if release is None:
+        return object()
+    return (release.get("spec") or {}).get("postRenderers") or []
 
 
 async def releases_against_cluster(
@@ -964,7 +995,13 @@ async def releases_against_cluster(
         renders = await asyncio.to_thread(render_helmreleases, model, list(owners), render_opts)
     except ToolMissing as exc:
         return _not_rendered_anywhere(owners, exc)
-    results = await asyncio.gather(*(compare_with_storage(session, r, options) for r in renders))
+    live = await asyncio.gather(*(_live_release(session, r.ref) for r in renders))
+    results = await asyncio.gather(
+        *(
+            compare_with_storage(session, r, options, _post_renderers(model.objects[r.ref].obj) == _post_renderers(on))
+            for r, on in zip(renders, live, strict=True)
+        )
+    )
     for index, result in enumerate(results):
         if (model.objects[result.ref].obj.get("spec") or {}).get("suspend") is True:
             held = "suspended: helm-controller upgrades nothing until it is resumed"

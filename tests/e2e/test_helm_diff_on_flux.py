@@ -140,6 +140,12 @@ def _deployed(flux_env: FluxEnv, version: str) -> dict[str, Any]:
     raise AssertionError(f"HelmRelease {NAMESPACE}/{RELEASE} did not deploy {version}: {seen.get('status')}")
 
 
+def _history_revision(flux_env: FluxEnv, name: str) -> int:
+    """The Helm release revision helm-controller last recorded for a HelmRelease."""
+    release = flux_env.api.get("helm.toolkit.fluxcd.io/v2", "HelmRelease", NAMESPACE, name)
+    return int(((release.get("status") or {}).get("history") or [{}])[0].get("version") or 0)
+
+
 def _sync(phoebe: PhoebeRunner, flux_env: FluxEnv) -> None:
     _, items = sync_cascade(phoebe, flux_env)
     assert items["kube-system/reloader"]["result"] == "done", items["kube-system/reloader"]
@@ -210,6 +216,19 @@ def test_diff_predicts_what_helm_controller_deploys(
         assert after.code == 0, after.stdout + after.stderr
         assert after.stdout.splitlines()[-1].startswith("no differences"), after.stdout
         assert upgraded["status"]["history"][0]["chartVersion"].startswith("1.1.0+")
+
+        # a forced upgrade makes a new revision of the same chart and values (the sample's chart prints
+        # .Release.Revision, which a render as an install cannot know): helm-controller makes no
+        # upgrade of it next, so that is no difference
+        revision = _history_revision(flux_env, "reloader")
+        forced = phoebe(
+            "sync", "hr", "kube-system/reloader", "--force", "--timeout", "5m", kubeconfig=flux_env.kubeconfig
+        )
+        assert forced.code == 0, forced.stdout + forced.stderr
+        assert _history_revision(flux_env, "reloader") > revision
+        again = diff()
+        assert again.code == 0, again.stdout + again.stderr
+        assert again.stdout.splitlines()[-1].startswith("no differences"), again.stdout
     finally:
         kustomization.write_text(original)
         for name in _app_files(flux_env, "1.0.0", {}):
