@@ -200,7 +200,12 @@ class ReleaseDiff:
     or between the manifest helm-controller last deployed (Helm's storage) and the checkout's
     render — what the next upgrade changes. ``charts``: (before, after) as "name version" ("" when
     not known). ``note``: what the reader must know (not installed yet, a side not rendered).
-    ``compared`` False: a side could not be rendered, nothing is compared (``note`` says why)."""
+    ``compared`` False: a side could not be rendered, nothing is compared (``note`` says why).
+
+    Against the cluster, when helm-controller will upgrade: ``live`` holds what the upgrade's
+    server-side apply does to objects that exist (each changed one compared live → dry-run answer:
+    fields changed on the cluster that the upgrade puts back, beside the manifest's changes), and
+    ``failures`` the objects whose dry-run fails (the upgrade fails)."""
 
     ref: ObjectRef  # the HelmRelease
     objects: tuple[ObjectDiff, ...]  # everything but the unchanged
@@ -208,10 +213,17 @@ class ReleaseDiff:
     charts: tuple[str, str] = ("", "")
     note: str = ""
     compared: bool = True
+    live: tuple[ObjectDiff, ...] = ()
+    failures: tuple[ObjectFailure, ...] = ()
+
+    @property
+    def failing(self) -> bool:
+        """helm-controller's upgrade of it fails: a dry-run of its objects fails."""
+        return bool(self.failures)
 
     @property
     def differs(self) -> bool:
-        return _changes_anything(self.objects)
+        return self.failing or _changes_anything(self.objects) or _changes_anything(self.live)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -295,7 +307,7 @@ class DiffReport:
         for kustomization in self.kustomizations:
             if kustomization.differs:
                 refs.append(kustomization.ref)
-            refs.extend(release.ref for release in kustomization.releases if release.objects)
+            refs.extend(release.ref for release in kustomization.releases if release.objects or release.differs)
             for diff in kustomization.objects:  # Flux objects it applies that change themselves
                 kind = kind_of(diff.key.group, diff.key.kind)
                 if kind is not None:

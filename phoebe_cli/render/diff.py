@@ -113,6 +113,12 @@ def summary_line(report: DiffReport) -> str:
     if report.failing:
         held = sum(k.not_applied for k in report.kustomizations)
         extras.append(f"{_plural(report.failing, 'Kustomization')} failing ({_changes(held)} not applied)")
+    releases_failing = sum(1 for k in report.kustomizations for r in k.releases if r.failing)
+    if releases_failing:
+        extras.append(f"{_plural(releases_failing, 'HelmRelease')} failing (a dry-run of its objects fails)")
+    drifted = sum(len(r.live) for k in report.kustomizations for r in k.releases)
+    if drifted:
+        extras.append(f"{_plural(drifted, 'live object')} put back by an upgrade")
     if report.not_compared:
         extras.append(f"{_plural(report.not_compared, 'Kustomization')} suspended, not compared")
     text = "; ".join([text, *extras] if text else extras)
@@ -240,10 +246,20 @@ def release_heading(release: ReleaseDiff) -> str:
     return f"HelmRelease/{release.ref.namespace}/{release.ref.name} rendered{suffix}"
 
 
+LIVE_HEADING = "live objects changed on the cluster, put back by the upgrade (server-side apply dry-run):"
+
+
 def _terminal_release(release: ReleaseDiff, out: _Lines) -> None:
     out.line(INDENT, (release_heading(release), STYLE_HEADING if release.compared else symbols.STYLE_PENDING))
+    for failure in release.failures:
+        out.line(INDENT * 2, (f"{symbols.FAILED} failed", symbols.STYLE_FAILED), "   ", failure.subject)
+        out.extend((f"  ({failure_reason(failure)})", symbols.STYLE_FAILED))
     for diff in release.objects:
         _terminal_object(diff, out, INDENT * 2)
+    if release.live:
+        out.line(INDENT * 2, (LIVE_HEADING, STYLE_HEADING))
+        for diff in release.live:
+            _terminal_object(diff, out, INDENT * 3)
 
 
 def _terminal_object(diff: ObjectDiff, out: _Lines, indent: str = INDENT) -> None:
@@ -346,6 +362,8 @@ def _release_document(release: ReleaseDiff) -> dict[str, Any]:
         "note": release.note or None,
         "unchanged": release.unchanged,
         "objects": [_object_document(o) for o in release.objects],
+        "live": [_object_document(o) for o in release.live],
+        "failures": [_failure_document(f) for f in release.failures],
     }
 
 
@@ -453,8 +471,9 @@ def _opening(report: DiffReport, k: KustomizationDiff) -> str:
         text += "".join(f"**✗ failed** {_code(f.subject)}: {_inline(failure_reason(f))}\n\n" for f in k.failures)
         text += f"_{not_applied_text(k).capitalize()}._\n\n"
     for release in k.releases:
-        if not release.objects:
+        if not release.objects and not release.live:
             text += f"_{_inline_plain(release_heading(release))}._\n\n"
+        text += "".join(f"**✗ failed** {_code(f.subject)}: {_inline(failure_reason(f))}\n\n" for f in release.failures)
     if k.build_state and not k.objects:
         text += f"_Built only at {_side(report, k.build_state)}: no objects compared._\n\n"
     if k.suspended and not k.compared:
@@ -478,6 +497,9 @@ def _entries(k: KustomizationDiff) -> list[tuple[str, ObjectDiff]]:
         heading = f"#### {_inline_plain(release_heading(release))}\n\n"
         for index, diff in enumerate(release.objects):
             entries.append((heading if index == 0 else "", diff))
+        live_heading = f"#### {_inline_plain(release_heading(release))}: {LIVE_HEADING.removesuffix(':')}\n\n"
+        for index, diff in enumerate(release.live):
+            entries.append((live_heading if index == 0 else "", diff))
     return entries
 
 

@@ -901,12 +901,18 @@ async def _stored_release(session: Session, release: RenderedRelease) -> tuple[A
 
 
 async def compare_with_storage(
-    session: Session, release: RenderedRelease, options: DiffOptions, same_post_renderers: bool = False
+    session: Session,
+    release: RenderedRelease,
+    options: DiffOptions,
+    same_post_renderers: bool = False,
+    catalog: Any = None,
 ) -> fluxdiff.ReleaseDiff:
     """What the next upgrade changes: the manifest of the deployed revision against the render of
     the checkout (each object, Secrets by digest). Not installed: every object created. No upgrade
     when helm-controller would make none: the deployed revision has the same chart version and the
-    same values, and (``same_post_renderers``) the live HelmRelease the same post-renderers."""
+    same values, and (``same_post_renderers``) the live HelmRelease the same post-renderers. When
+    it upgrades, the rendered objects are also dry-run against the live ones (``_upgrade_dry_run``;
+    ``catalog``: the cluster's served kinds, read when None)."""
     from phoebe_cli.repo.helm import TemplateFailed, split_manifest
     from phoebe_cli.usecases.build import RENDERED
 
@@ -940,14 +946,99 @@ async def compare_with_storage(
         # helm-controller upgrades only when the chart, the values or the post-renderers change:
         # the render would differ only where the chart prints .Release.Revision or the like
         return fluxdiff.ReleaseDiff(release.ref, (), len(release.objects), (chart_before, chart_after))
+    rendered = rendered_objects(release)
     objects, unchanged = fluxdiff.compare_sets(
         keyed_manifest(deployed, stored.namespace or release.target_namespace),
-        rendered_objects(release),
+        rendered,
         sides=(before_label, after_label),
         **options_,
     )
+    live, failures = await _upgrade_dry_run(session, catalog, release, rendered, objects, options)
     note = "" if stored.status == "deployed" else f"revision {stored.revision} is {stored.status}"
-    return fluxdiff.ReleaseDiff(release.ref, objects, unchanged, (chart_before, chart_after), note)
+    return fluxdiff.ReleaseDiff(
+        release.ref, objects, unchanged, (chart_before, chart_after), note, live=live, failures=failures
+    )
+
+
+def _within(path: str, other: str) -> bool:
+    """``path`` is ``other`` or lies under it (``a.b`` under ``a``; ``a[0]``, ``a["x.y"]`` too)."""
+    return path == other or path.startswith((other + ".", other + "["))
+
+
+def _drifted(live_change: fluxdiff.ObjectDiff, manifest_paths: Iterable[str]) -> bool:
+    """A change the upgrade makes to a live object that the manifest comparison does not
+    explain: some field differs on the cluster from what was deployed."""
+    paths = tuple(manifest_paths)
+    return any(not any(_within(f.path, p) or _within(p, f.path) for p in paths) for f in live_change.fields)
+
+
+HELM_FIELD_MANAGER = "helm-controller"  # helm-controller sets Helm's kube.ManagedFieldsManager to its name
+LIVE, AFTER_UPGRADE = "cluster", "after upgrade"
+
+
+def _helm_owned(obj: Mapping[str, Any], release: RenderedRelease) -> dict[str, Any]:
+    """An object as Helm applies it: with the ownership metadata Helm's setMetadataVisitor merges
+    in (managed-by label, release name and namespace annotations), so that a dry-run does not
+    read their absence as removing them."""
+    meta = dict(obj.get("metadata") or {})
+    meta["labels"] = {**(meta.get("labels") or {}), "app.kubernetes.io/managed-by": "Helm"}
+    meta["annotations"] = {
+        **(meta.get("annotations") or {}),
+        "meta.helm.sh/release-name": release.release_name,
+        "meta.helm.sh/release-namespace": release.target_namespace,
+    }
+    return {**obj, "metadata": meta}
+
+
+async def _upgrade_dry_run(
+    session: Session,
+    catalog: Any,
+    release: RenderedRelease,
+    rendered: Mapping[ObjectKey, dict[str, Any]],
+    manifest_changes: Iterable[fluxdiff.ObjectDiff],
+    options: DiffOptions,
+) -> tuple[tuple[fluxdiff.ObjectDiff, ...], tuple[fluxdiff.ObjectFailure, ...]]:
+    """What the upgrade's apply does to the live objects: each rendered object server-side-apply
+    dry-run as helm-controller (v1.6, Helm v4) applies it — field manager ``helm-controller``,
+    conflicts forced — and the answer compared with the live object. Changed objects, and the
+    dry-runs that fail; objects not live are left out (the manifest comparison has them created),
+    and so are objects whose every change is one the manifest comparison shows (no drift: the
+    live object is as last deployed there). Secrets go without their values (each one's digest
+    stands for it), compared by digest."""
+    from phoebe_cli.kube.apply import dry_run_all, resource_catalog
+
+    if catalog is None:
+        catalog = await resource_catalog(session.kube)
+    outgoing = []
+    for key, obj in rendered.items():
+        owned = _helm_owned(obj, release)
+        if key.kind == "Secret" and key.group == "":
+            sent = {str(k): str(v) for k, v in (owned.get("data") or {}).items()}
+            outgoing.append(_Outgoing(_for_dry_run(owned, sent), sent))
+        else:
+            outgoing.append(_Outgoing(owned))
+    results = await dry_run_all(
+        session.kube, catalog, [o.obj for o in outgoing], field_manager=HELM_FIELD_MANAGER, force=True
+    )
+    compare_options: dict[str, Any] = {
+        "sides": (LIVE, AFTER_UPGRADE),
+        "strip_attrs": options.strip_attrs,
+        "limit_bytes": options.limit_bytes,
+        "qualify": fluxdiff.ambiguous_keys([r.key for r in results]),
+    }
+    explained = {d.key: tuple(f.path for f in d.fields) for d in manifest_changes}
+    changed: list[fluxdiff.ObjectDiff] = []
+    failures: list[fluxdiff.ObjectFailure] = []
+    for result, going in zip(results, outgoing, strict=True):
+        if result.live is None:
+            continue
+        judged = _judge(result, going, compare_options)
+        if isinstance(judged, fluxdiff.ObjectFailure):
+            failures.append(judged)
+        elif judged.change == fluxdiff.CHANGED and _drifted(judged, explained.get(judged.key, ())):
+            changed.append(judged)
+    by_key = sorted(changed, key=lambda d: d.key.sort_key)
+    return tuple(by_key), tuple(sorted(failures, key=lambda f: f.key.sort_key))
 
 
 async def _live_release(session: Session, ref: ObjectRef) -> Mapping[str, Any] | None:
@@ -971,7 +1062,7 @@ def _post_renderers(release: Mapping[str, Any] | None) -> Any:
 
 
 async def releases_against_cluster(
-    session: Session, model: RepoModel, compared: Iterable[ObjectRef], options: DiffOptions
+    session: Session, model: RepoModel, compared: Iterable[ObjectRef], options: DiffOptions, catalog: Any = None
 ) -> dict[ObjectRef, list[fluxdiff.ReleaseDiff]]:
     """Every HelmRelease of the compared Kustomizations rendered (valuesFrom the checkout applies,
     else the cluster's) and compared with its deployed revision: per Kustomization, the releases
@@ -998,7 +1089,9 @@ async def releases_against_cluster(
     live = await asyncio.gather(*(_live_release(session, r.ref) for r in renders))
     results = await asyncio.gather(
         *(
-            compare_with_storage(session, r, options, _post_renderers(model.objects[r.ref].obj) == _post_renderers(on))
+            compare_with_storage(
+                session, r, options, _post_renderers(model.objects[r.ref].obj) == _post_renderers(on), catalog
+            )
             for r, on in zip(renders, live, strict=True)
         )
     )
@@ -1060,7 +1153,7 @@ async def diff_cluster(session: Session, options: DiffOptions) -> fluxdiff.DiffR
     results = await asyncio.gather(*(one(ref) for ref in comparable))
     if options.render:
         compared = [k.ref for k in results if k.compared]
-        releases = await releases_against_cluster(session, model, compared, options)
+        releases = await releases_against_cluster(session, model, compared, options, catalog)
         results = [_with_releases(k, releases.get(k.ref, ())) for k in results]
     return fluxdiff.DiffReport(
         "cluster", CLUSTER, CHECKOUT, tuple(results), tuple(warnings), flux_objects=declared_snapshot(model).objects

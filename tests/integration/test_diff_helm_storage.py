@@ -175,6 +175,19 @@ def _applied_by_flux(cluster: Cluster, namespace: str, releases: list[dict[str, 
         cluster.api.apply(release, manager="kustomize-controller")
 
 
+def _applied_checkout(
+    cluster: Cluster, tmp_path: Path, namespace: str, version: str, values: dict[str, Any], *, service: bool
+) -> Path:
+    """The checkout (chart ``version``, release web with ``values``, release other not installed),
+    its HelmReleases applied by the Kustomization as they are."""
+    checkout = tmp_path / "checkout"
+    _checkout(checkout, namespace, version, values, service=service)
+    _applied_by_flux(
+        cluster, namespace, [_helmrelease("web", namespace, values), _helmrelease("other", namespace, {"replicas": 2})]
+    )
+    return checkout
+
+
 def _helm_deploy(
     cluster: Cluster, tmp_path: Path, chart: Path, namespace: str, name: str, values: dict[str, Any]
 ) -> None:
@@ -209,38 +222,37 @@ def binaries() -> tuple[Path, Path]:
     return ensure_program(helm_program()), ensure_program(kustomize_program())
 
 
-def test_diff_predicts_what_the_next_upgrade_changes(
-    binaries: tuple[Path, Path],
-    cluster: Cluster,
-    namespace: str,
-    tmp_path: Path,
-    phoebe: PhoebeRunner,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import json
-
-    from tests.support import fluxstatus, manifests
-
+@pytest.fixture
+def helm_tools(binaries: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """phoebe runs the cached helm and kustomize, with a chart cache of the test's own."""
     monkeypatch.setenv("PHOEBE_HELM", str(binaries[0]))
     monkeypatch.setenv("PHOEBE_KUSTOMIZE", str(binaries[1]))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def _installed(cluster: Cluster, tmp_path: Path, namespace: str, values: dict[str, Any]) -> None:
+    """Release web installed from chart 1.0.0 with ``values`` (as helm-controller stores it), and
+    the Flux source and Kustomization that apply the checkout's HelmReleases, Ready."""
+    from tests.support import fluxstatus, manifests
+
     deployed = tmp_path / "deployed"
-    old_values = {"image": "ghcr.io/example/web:1.0.0", "password": SECRET_OLD}
     _web_chart(deployed, "1.0.0", service=False)
-    _helm_deploy(cluster, tmp_path, deployed / "charts/web", namespace, "web", old_values)
+    _helm_deploy(cluster, tmp_path, deployed / "charts/web", namespace, "web", values)
     source = cluster.api.create(manifests.git_repository("home-ops", namespace))
     cluster.api.patch_status(source, fluxstatus.ready_status(source))
     ks = cluster.api.create(manifests.kustomization("apps", namespace, source=("GitRepository", "home-ops")))
     cluster.api.patch_status(ks, fluxstatus.ready_status(ks))
+
+
+def test_diff_predicts_what_the_next_upgrade_changes(
+    helm_tools: None, cluster: Cluster, namespace: str, tmp_path: Path, phoebe: PhoebeRunner
+) -> None:
+    import json
+
+    _installed(cluster, tmp_path, namespace, {"image": "ghcr.io/example/web:1.0.0", "password": SECRET_OLD})
     # the checkout: chart 1.1.0 (a Service added), a new image, 3 replicas, a new password
     new_values = {"image": "ghcr.io/example/web:1.1.0", "replicas": 3, "password": SECRET_NEW}
-    checkout = tmp_path / "checkout"
-    _checkout(checkout, namespace, "1.1.0", new_values, service=True)
-    _applied_by_flux(
-        cluster,
-        namespace,
-        [_helmrelease("web", namespace, new_values), _helmrelease("other", namespace, {"replicas": 2})],
-    )
+    checkout = _applied_checkout(cluster, tmp_path, namespace, "1.1.0", new_values, service=True)
 
     result = phoebe("diff", "-o", "json", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
 
@@ -279,3 +291,86 @@ def test_diff_predicts_what_the_next_upgrade_changes(
 
     assert after.code == 0, after.stdout + after.stderr
     assert after.stdout.splitlines()[-1].startswith("no differences")
+
+
+SECRET_BY_HAND = "typed-by-hand"
+
+
+def test_diff_shows_live_fields_the_upgrade_puts_back(
+    helm_tools: None, cluster: Cluster, namespace: str, tmp_path: Path, phoebe: PhoebeRunner
+) -> None:
+    import base64
+    import json
+
+    values = {"image": "ghcr.io/example/web:1.0.0", "password": SECRET_OLD}
+    _installed(cluster, tmp_path, namespace, values)
+    # someone scales the Deployment and types a password on the cluster; the checkout bumps the image
+    deployment = cluster.api.get("apps/v1", "Deployment", namespace, "web")
+    cluster.api.merge_patch(deployment, {"spec": {"replicas": 5}}, manager="kubectl-edit")
+    secret = cluster.api.get("v1", "Secret", namespace, "web")
+    typed = base64.b64encode(SECRET_BY_HAND.encode()).decode()
+    cluster.api.merge_patch(secret, {"data": {"password": typed}}, manager="kubectl-edit")
+    new_values = {**values, "image": "ghcr.io/example/web:1.1.0"}
+    checkout = _applied_checkout(cluster, tmp_path, namespace, "1.0.0", new_values, service=False)
+
+    result = phoebe("diff", "-o", "json", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+
+    assert result.code == 1, result.stderr
+    for value in (SECRET_OLD, SECRET_BY_HAND, base64.b64encode(SECRET_BY_HAND.encode()).decode()):
+        assert value not in result.stdout + result.stderr
+    (apps,) = json.loads(result.stdout)["kustomizations"]
+    web = {r["name"]: r for r in apps["helmReleases"]}["web"]
+    # the manifest comparison: only the image; the live objects: the hand edits going back too
+    assert [(o["kind"], o["change"]) for o in web["objects"]] == [("Deployment", "changed")]
+    assert web["failures"] == []
+    live = {(o["kind"], o["name"]): o for o in web["live"]}
+    assert set(live) == {("Deployment", "web"), ("Secret", "web")}
+    assert {(f["path"], f["before"], f["after"]) for f in live[("Deployment", "web")]["fields"]} == {
+        ("spec.replicas", 5, 1),
+        ("spec.template.spec.containers[name=app].image", "ghcr.io/example/web:1.0.0", "ghcr.io/example/web:1.1.0"),
+    }
+    assert live[("Secret", "web")]["secretKeys"] == {"password": "changed"}
+    assert live[("Secret", "web")]["diff"] is None
+
+    text = phoebe("diff", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert text.code == 1, text.stderr
+    assert "put back by the upgrade (server-side apply dry-run):" in text.stdout
+    assert "-  replicas: 5" in text.stdout and "+  replicas: 1" in text.stdout
+    assert SECRET_BY_HAND not in text.stdout + text.stderr
+
+    # Helm's upgrade puts them back, as predicted: then nothing is left to change
+    _helm_deploy(cluster, tmp_path, checkout / "charts/web", namespace, "web", new_values)
+    _helm_deploy(cluster, tmp_path, checkout / "charts/web", namespace, "other", {"replicas": 2})
+    assert cluster.api.get("apps/v1", "Deployment", namespace, "web")["spec"]["replicas"] == 1
+
+    after = phoebe("diff", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+
+    assert after.code == 0, after.stdout + after.stderr
+    assert after.stdout.splitlines()[-1].startswith("no differences")
+
+
+def test_a_dry_run_the_server_refuses_is_the_release_failure(
+    helm_tools: None, cluster: Cluster, namespace: str, tmp_path: Path, phoebe: PhoebeRunner
+) -> None:
+    import json
+
+    values = {"image": "ghcr.io/example/web:1.0.0", "password": SECRET_OLD}
+    _installed(cluster, tmp_path, namespace, values)
+    # the checkout's chart changes the Deployment's selector: immutable, the server refuses it
+    new_values = {**values, "replicas": 2}
+    checkout = _applied_checkout(cluster, tmp_path, namespace, "1.0.1", new_values, service=False)
+    template = checkout / "charts/web/templates/deployment.yaml"
+    template.write_text(template.read_text().replace("app: web", "app: web2"))
+
+    result = phoebe("diff", "-o", "json", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+
+    assert result.code == 1, result.stderr
+    (apps,) = json.loads(result.stdout)["kustomizations"]
+    web = {r["name"]: r for r in apps["helmReleases"]}["web"]
+    (failure,) = web["failures"]
+    assert (failure["kind"], failure["name"]) == ("Deployment", "web")
+    assert failure["message"].startswith(f"Deployment/{namespace}/web dry-run failed (Invalid): ")
+    assert "field is immutable" in failure["message"]
+
+    text = phoebe("diff", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+    assert "1 HelmRelease failing (a dry-run of its objects fails)" in text.stdout.splitlines()[-1]

@@ -18,6 +18,7 @@ from phoebe_cli.flux.diff import (
     ObjectDiff,
     ObjectFailure,
     ObjectKey,
+    ReleaseDiff,
     compare,
 )
 from phoebe_cli.flux.objects import ObjectRef
@@ -600,3 +601,111 @@ def test_server_text_with_backticks_stays_literal_in_markdown() -> None:
     odd = ObjectFailure(INVALID, "ConfigMap/apps/bad dry-run failed: `x` is\nbad ``")
     text = diff_markdown(DiffReport("cluster", "c", "k", (KustomizationDiff(APPS, (), 0, failures=(odd,)),)))
     assert "**✗ failed** `ConfigMap/apps/bad`: ``` dry-run failed: `x` is bad `` ```\n" in text
+
+
+# --- HelmReleases against the cluster: live drift the upgrade puts back, failed dry-runs ---------
+WEB = ObjectRef("HelmRelease", "apps", "web")
+LIVE_SIDES = ("cluster", "after upgrade")
+
+
+def release_report(*, failing: bool = False) -> DiffReport:
+    """A HelmRelease whose upgrade changes one value, while a ConfigMap and a Secret were edited
+    on the cluster (put back by the upgrade); ``failing``: a dry-run of its objects fails."""
+    manifest = compare(
+        configmap("web", data={"a": "1"}), configmap("web", data={"a": "2"}), sides=("deployed revision 3", "checkout")
+    )
+    drift = compare(configmap("web", data={"a": "9"}), configmap("web", data={"a": "2"}), sides=LIVE_SIDES)
+    typed = compare(secret({"password": b64(OTHER_VALUE)}), secret({"password": b64(SECRET_VALUE)}), sides=LIVE_SIDES)
+    failures = (ObjectFailure(INVALID, INVALID_MESSAGE),) if failing else ()
+    release = ReleaseDiff(WEB, (manifest,), 1, ("web 1.0.0", "web 1.1.0"), live=(drift, typed), failures=failures)
+    return DiffReport("cluster", "cluster", "checkout", (KustomizationDiff(APPS, (), 2, releases=(release,)),))
+
+
+RELEASE_TEXT = """\
+cluster → checkout
+
+Kustomization/flux-system/apps
+  HelmRelease/apps/web rendered (chart web 1.0.0 → web 1.1.0)
+    ~ changed  ConfigMap/apps/web
+        @@ -4,4 +4,4 @@
+           name: web
+           namespace: apps
+         data:
+        -  a: '1'
+        +  a: '2'
+    live objects changed on the cluster, put back by the upgrade (server-side apply dry-run):
+      ~ changed  ConfigMap/apps/web
+          @@ -4,4 +4,4 @@
+             name: web
+             namespace: apps
+           data:
+          -  a: '9'
+          +  a: '2'
+      ~ changed  Secret/apps/db
+          data.password: changed (***)
+
+1 changed, 3 unchanged in 1 Kustomization; 2 live objects put back by an upgrade"""
+
+
+def test_text_view_of_live_objects_an_upgrade_puts_back() -> None:
+    assert render(diff_view(release_report(), color=False), width=120) == RELEASE_TEXT
+
+
+def test_a_failed_release_dry_run_is_its_failure_line() -> None:
+    report_ = release_report(failing=True)
+    lines = render(diff_view(report_, color=False), width=300).splitlines()
+    assert lines[3:5] == [
+        "  HelmRelease/apps/web rendered (chart web 1.0.0 → web 1.1.0)",
+        f"    ✗ failed   ConfigMap/apps/bad  ({INVALID_MESSAGE.removeprefix('ConfigMap/apps/bad ')})",
+    ]
+    assert lines[-1] == (
+        "1 changed, 3 unchanged in 1 Kustomization; 1 HelmRelease failing (a dry-run of its objects fails); "
+        "2 live objects put back by an upgrade"
+    )
+    alone = ReleaseDiff(WEB, (), 3, failures=(ObjectFailure(INVALID, INVALID_MESSAGE),))
+    assert (
+        alone.differs
+        and DiffReport("cluster", "cluster", "checkout", (KustomizationDiff(APPS, (), 0, releases=(alone,)),)).differs
+    )
+    assert ReleaseDiff(WEB, (), 3, live=(release_report().kustomizations[0].releases[0].live[0],)).differs
+    assert not ReleaseDiff(WEB, (), 3).differs
+
+
+def test_document_of_live_objects_and_failures() -> None:
+    doc = diff_document(release_report(failing=True))
+    assert json.loads(serialize(doc, DataFormat.JSON)) == doc
+    (release,) = doc["kustomizations"][0]["helmReleases"]
+    assert [(o["kind"], o["change"]) for o in release["objects"]] == [("ConfigMap", "changed")]
+    live = {o["kind"]: o for o in release["live"]}
+    assert [(f["path"], f["before"], f["after"]) for f in live["ConfigMap"]["fields"]] == [("data.a", "9", "2")]
+    assert live["Secret"]["secretKeys"] == {"password": "changed"}
+    assert live["Secret"]["fields"] == [{"path": "data.password", "op": "changed", "before": "***", "after": "***"}]
+    assert release["failures"] == [
+        {"apiVersion": "v1", "kind": "ConfigMap", "namespace": "apps", "name": "bad", "message": INVALID_MESSAGE}
+    ]
+
+
+def test_markdown_of_live_objects_and_failures() -> None:
+    text = diff_markdown(release_report(failing=True))
+    assert (
+        f"**✗ failed** `ConfigMap/apps/bad`: `{INVALID_MESSAGE.removeprefix('ConfigMap/apps/bad ')}`\n\n"
+        "#### HelmRelease/apps/web rendered (chart web 1.0.0 → web 1.1.0)\n\n**~ changed** `ConfigMap/apps/web`"
+    ) in text
+    assert (
+        "#### HelmRelease/apps/web rendered (chart web 1.0.0 → web 1.1.0): live objects changed on the cluster, "
+        "put back by the upgrade (server-side apply dry-run)\n\n**~ changed** `ConfigMap/apps/web`"
+    ) in text
+    assert "**~ changed** `Secret/apps/db`\n\n- `data.password`: changed\n" in text
+
+
+def test_secret_values_of_live_objects_appear_in_no_output() -> None:
+    report_ = release_report()
+    outputs = [
+        render(diff_view(report_, color=False)),
+        serialize(diff_document(report_), DataFormat.JSON),
+        serialize(diff_document(report_), DataFormat.YAML),
+        diff_markdown(report_),
+    ]
+    for output in outputs:
+        for value in (SECRET_VALUE, OTHER_VALUE, b64(SECRET_VALUE), b64(OTHER_VALUE)):
+            assert value not in output
