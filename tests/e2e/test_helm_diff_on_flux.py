@@ -195,6 +195,9 @@ def test_diff_predicts_what_helm_controller_deploys(
         # helm-controller deploys a chartRef's chart as VERSION+<OCI digest> (its build metadata)
         assert release["chartBefore"].startswith("web 1.0.0+"), release
         assert release["chartAfter"].startswith("web 1.1.0+") and release["note"] is None, release
+        # the live objects are as helm-controller applied them (server-side): the upgrade's dry-run
+        # finds nothing edited on the cluster to put back, and no failure
+        assert (release["live"], release["failures"]) == ([], []), release
         changes = {(o["kind"], o["name"]): o for o in release["objects"]}
         assert sorted((kind, o["change"]) for (kind, _), o in changes.items()) == [
             ("Deployment", "changed"),
