@@ -45,13 +45,17 @@ def main() -> int:
     run_phoebe("events", "ks/rook-ceph/rook-ceph-cluster", "--warnings", env=env)
     run_phoebe("logs", "ks/rook-ceph/rook-ceph-cluster", "--level", "error", "--tail", "200", env=env)
     # The checkout Flux reads, offline, and beside the cluster (kustomize built with the controllers).
-    from tests.cluster.build import ensure_program, kustomize_program
+    # HelmReleases rendered with the helm built beside them.
+    from tests.cluster.build import ensure_program, helm_program, kustomize_program
 
     checkout = default_dir() / "repo"
     env["PHOEBE_KUSTOMIZE"] = str(ensure_program(kustomize_program()))
+    env["PHOEBE_HELM"] = str(ensure_program(helm_program()))
     run_phoebe("validate", str(checkout), env=env)
     run_phoebe("status", "--repo", str(checkout), "--compare", "-n", "media", env=env)
     run_phoebe("diff", "rook-ceph/rook-ceph-cluster", "--repo", str(checkout), env=env)
+    run_phoebe("explain", "ks/media/sonarr", env=env)
+    run_phoebe("status", "--failed", "-o", "mermaid", env=env)
     print(
         "\nReal source-controller, kustomize-controller and helm-controller are still running on the sample "
         f"repository, served from a local Git server (its work tree: {checkout}; commit there, then "
