@@ -63,7 +63,11 @@ def _short(ref: ObjectRef, relative_to: str) -> str:
 def blocked_text(blocked: Blocked, report: StatusReport) -> str:
     """sonarr ← blocked by rook-ceph/rook-ceph-cluster ← ReconciliationFailed: ..."""
     own = blocked.chain[0]
-    steps = [f"blocked by {_short(ref, own.namespace)}" for ref in blocked.chain[1:]]
+    # a step of another kind (the source an object waits on) says its kind
+    steps = [
+        f"blocked by {'' if ref.kind == own.kind else ref.kind + ' '}{_short(ref, own.namespace)}"
+        for ref in blocked.chain[1:]
+    ]
     text = " ← ".join(steps)
     if blocked.problem is BlockProblem.CYCLE:
         return f"{text} ← dependency cycle"

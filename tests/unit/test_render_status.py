@@ -228,3 +228,16 @@ def test_several_clusters_sections_summary_and_document() -> None:
         "error": {"reason": "Forbidden", "message": "forbidden: cannot list kustomizations", "exitCode": 4}
     }
     assert list(document["contexts"]) == ["home", "lab", "ro"]
+
+
+def test_blocked_by_a_failed_source_names_its_kind() -> None:
+    from phoebe_cli.render.status import blocked_text
+    from tests.unit.test_tree import git
+
+    app = ks("app", ready="False", reason="ArtifactFailed", message="Source artifact not found")
+    failed = git("flux-system", "False")
+    report = build_report(Snapshot(objects=index(app, failed)), StatusOptions(), now=NOW)
+
+    assert blocked_text(report.blocked[app.ref], report) == (
+        "blocked by GitRepository flux-system/flux-system ← GitOperationFailed: connection refused"
+    )
