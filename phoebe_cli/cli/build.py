@@ -2,7 +2,7 @@
 kustomize-controller builds them, HelmReleases from their charts as helm-controller renders them."""
 
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,10 +15,15 @@ from phoebe_cli.cli.options import (
     PathOption,
     RootFileOption,
     SourceOption,
-    local_command,
+    cluster_command,
 )
 from phoebe_cli.cli.runtime import terminal_for
+from phoebe_cli.console import Terminal
 from phoebe_cli.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from phoebe_cli.repo.model import RepoModel
+    from phoebe_cli.usecases.build import BuildOptions, BuildResult
 
 HELP = (
     "Print what the checkout applies, offline.\n\n"
@@ -32,6 +37,11 @@ HELP = (
     "($XDG_CACHE_HOME/phoebe/charts).\n\n"
     "phoebe build all [NAME...]: the Kustomizations (all, or the named ones) and the HelmReleases "
     "they apply, rendered.\n\n"
+    "Charts see the cluster of the kubeconfig's context when it answers, as helm-controller sees "
+    "it: its Kubernetes version and served API versions; valuesFrom and chart credentials the "
+    "checkout lacks (or holds SOPS-encrypted) are read there, in memory only. A cluster that does "
+    "not answer is one warning (an error when --context or --kubeconfig named it); "
+    "--no-cluster-read or --offline render without one.\n\n"
     "Output: a YAML stream (default) or -o json. Secret values are masked, wherever the chart "
     "put them. A HelmRelease whose chart cannot be fetched is partial, one whose templates fail is "
     "failed: one line each on stderr, the others still print. Exit 0 when everything built and "
@@ -49,6 +59,9 @@ KINDS = {
 }
 
 
+IMPLICIT_CLUSTER_TIMEOUT = 5.0  # seconds, for the kubeconfig's cluster when none was named
+
+
 class BuildOutput(StrEnum):
     YAML = "yaml"
     JSON = "json"
@@ -56,7 +69,7 @@ class BuildOutput(StrEnum):
 
 def register(app: typer.Typer) -> None:
     @app.command("build", help=HELP)
-    @local_command()
+    @cluster_command()
     def build_command(
         kind: Annotated[str, typer.Argument(metavar="ks|hr|all", help="What to build.")],
         names: Annotated[
@@ -87,7 +100,15 @@ def register(app: typer.Typer) -> None:
             typer.Option("--api-versions", metavar="GROUP/VERSION", help="API versions charts see (repeatable)."),
         ] = None,
         offline: Annotated[
-            bool, typer.Option("--offline", help="Never fetch charts: only the cache and the checkout.")
+            bool,
+            typer.Option("--offline", help="No network: charts only from the cache and the checkout; no cluster."),
+        ] = False,
+        no_cluster_read: Annotated[
+            bool,
+            typer.Option(
+                "--no-cluster-read",
+                help="Read nothing from a cluster: helm's default Kubernetes version, the checkout's Secrets.",
+            ),
         ] = False,
         refresh: Annotated[
             bool, typer.Option("--refresh", help="Resolve chart tags and versions again (not the last answer).")
@@ -103,7 +124,7 @@ def register(app: typer.Typer) -> None:
 
         from phoebe_cli.render import build as view
         from phoebe_cli.render.documents import DataFormat, serialize
-        from phoebe_cli.usecases.build import BuildOptions, RenderOptions, build
+        from phoebe_cli.usecases.build import BuildOptions, RenderOptions, build, needs_renders
         from phoebe_cli.usecases.repo import RepoOptions, load, model_options
 
         what = KINDS.get(kind.lower())
@@ -121,24 +142,26 @@ def register(app: typer.Typer) -> None:
         )
         chart_sources = {name: Path(p) for name, p in model_options(repo_options).sources.items()}
         model = load(repo_options)
-        result = build(
-            model,
-            BuildOptions(
-                what=what,
-                names=tuple(names or ()),
-                namespace=namespace,
-                recursive=recursive,
-                narrow=path_filter,
-                render=RenderOptions(
-                    kube_version=kube_version,
-                    api_versions=tuple(api_versions or ()),
-                    sources=chart_sources,
-                    offline=offline,
-                    use_cache=not no_cache,
-                    refresh=refresh,
-                ),
+        build_options = BuildOptions(
+            what=what,
+            names=tuple(names or ()),
+            namespace=namespace,
+            recursive=recursive,
+            narrow=path_filter,
+            render=RenderOptions(
+                kube_version=kube_version,
+                api_versions=tuple(api_versions or ()),
+                sources=chart_sources,
+                offline=offline,
+                use_cache=not no_cache,
+                refresh=refresh,
             ),
         )
+        result = None
+        if not (offline or no_cluster_read) and needs_renders(model, build_options):
+            result = _build_on_cluster(options, model, build_options, terminal)
+        if result is None:
+            result = build(model, build_options)
         if output is BuildOutput.YAML:
             terminal.write(view.yaml_stream(result))
         else:
@@ -149,3 +172,41 @@ def register(app: typer.Typer) -> None:
             else:
                 terminal.warn(line)
         return ExitCode.NOT_HEALTHY if result.problems else ExitCode.OK
+
+
+def _build_on_cluster(
+    options: GlobalOptions, model: "RepoModel", build_options: "BuildOptions", terminal: Terminal
+) -> "BuildResult | None":
+    """The build with renders reading the kubeconfig's cluster, or None to build without one: no
+    kubeconfig at all, or (a warning) a cluster that does not answer. A cluster the user named
+    (--context, --kubeconfig, --as...) that does not answer is the error, as in every command."""
+    import dataclasses
+
+    from phoebe_cli.cli.runtime import run_on_cluster
+    from phoebe_cli.errors import ClusterError, KubeconfigError
+    from phoebe_cli.kube.config import cluster_configured
+    from phoebe_cli.render.build import cluster_note
+    from phoebe_cli.usecases.build import build_on_cluster
+
+    named = bool(
+        options.kubeconfig
+        or options.context
+        or options.impersonate_user
+        or options.impersonate_uid
+        or options.impersonate_groups
+    )
+    if not named and not cluster_configured():
+        return None
+    if not named and options.request_timeout is None:
+        # a cluster nobody asked for must not hold a build up for long
+        options = dataclasses.replace(options, request_timeout=IMPLICIT_CLUSTER_TIMEOUT)
+    try:
+        result = run_on_cluster(options, lambda session: build_on_cluster(session, model, build_options))
+    except (ClusterError, KubeconfigError) as error:
+        if named:
+            raise
+        terminal.warn(f"cluster not read ({error}); rendering with helm's defaults and the checkout's Secrets")
+        return None
+    if result.cluster is not None:
+        terminal.note(cluster_note(result.cluster))
+    return result

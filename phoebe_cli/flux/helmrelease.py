@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -266,3 +266,17 @@ def oci_chart_version(version: str, revision: str) -> str:
 def values_digest(values: Mapping[str, Any]) -> str:
     """A digest of values (sorted JSON): a cache key part, never the values."""
     return hashlib.sha256(json.dumps(values, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()
+
+
+def capabilities_api_versions(served: Iterable[tuple[str, str, Iterable[str]]]) -> tuple[str, ...]:
+    """``.Capabilities.APIVersions`` as Helm builds it from a cluster's discovery
+    (``action.GetVersionSet``): every served ``group/version`` ("v1" for the core group) and
+    ``group/version/Kind``, from (group, kind, served versions) triples. Sorted: it is part of
+    a render's cache key."""
+    found: set[str] = set()
+    for group, kind, versions in served:
+        for version in versions:
+            group_version = f"{group}/{version}" if group else version
+            found.add(group_version)
+            found.add(f"{group_version}/{kind}")
+    return tuple(sorted(found))

@@ -696,3 +696,9 @@ def _config_message(exc: Exception) -> str:
     for prefix in ("Invalid kube-config file. ", "Invalid kube-config. "):
         text = text.replace(prefix, "")
     return text.strip() or type(exc).__name__
+
+
+def cluster_configured() -> bool:
+    """Whether kubectl would find a cluster without flags: a kubeconfig ($KUBECONFIG or
+    ~/.kube/config) or the in-cluster service account."""
+    return kubeconfig_paths(None) is not None or _in_cluster_available()

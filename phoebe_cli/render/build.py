@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from phoebe_cli.render.documents import document
 
 if TYPE_CHECKING:
-    from phoebe_cli.usecases.build import BuildResult, RenderedRelease
+    from phoebe_cli.usecases.build import BuildResult, ClusterRead, RenderedRelease
 
-__all__ = ["build_document", "problem_lines", "yaml_stream"]
+__all__ = ["build_document", "cluster_note", "problem_lines", "yaml_stream"]
 
 
 def _dump(objects: list[dict[str, Any]]) -> str:
@@ -74,7 +74,26 @@ def build_document(result: BuildResult) -> dict[str, Any]:
                 for k in result.kustomizations
             ],
             "helmReleases": [_release(r) for r in result.releases],
+            **({"cluster": _cluster(result.cluster)} if result.cluster is not None else {}),
         },
+    )
+
+
+def _cluster(read: ClusterRead) -> dict[str, Any]:
+    return {
+        "context": read.context,
+        "kubeVersion": read.kube_version,
+        "apiVersions": read.api_versions,
+        "objectsRead": read.objects_read,
+    }
+
+
+def cluster_note(read: ClusterRead) -> str:
+    """One stderr line: which cluster the renders read, and what."""
+    found = f"; {read.objects_read} ConfigMap/Secret(s) the checkout lacks read there" if read.objects_read else ""
+    return (
+        f"rendered for context {read.context!r}: Kubernetes {read.kube_version or '?'}, "
+        f"{read.api_versions} API versions{found}"
     )
 
 

@@ -15,7 +15,8 @@ import io
 import json
 import os
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,20 +103,54 @@ def store_package(data: bytes, expected_digest: str = "") -> ChartFiles:
     if known is not None:
         return known
     root = chart_cache()
-    directory = root / hexdigest
     try:
-        ensure_private_dir(directory)
+        ensure_private_dir(root)
         write_private(root / f"{hexdigest}.tgz", data)
-        name = _unpack(data, directory)
-        chart_name, version = _chart_metadata(directory / name)
-        write_private(directory / ".chart", json.dumps([chart_name, version]).encode())
+        with _staging(root) as staged:
+            name = _unpack(data, staged)
+            chart_name, version = _chart_metadata(staged / name)
+            if chart_name != name:
+                # helm packages a chart in a directory named as the chart; follow what is there
+                os.replace(staged / name, staged / chart_name)
+            write_private(staged / ".chart", json.dumps([chart_name, version]).encode())
+            _publish(staged, root / hexdigest)
     except OSError as exc:
         raise ChartProblem(f"cannot write the chart cache {root}: {exc}") from exc
-    if chart_name != name:
-        # helm packages a chart in a directory named as the chart; follow what is there
-        os.replace(directory / name, directory / chart_name)
-        write_private(directory / ".chart", json.dumps([chart_name, version]).encode())
-    return ChartFiles(directory / chart_name, chart_name, version, "sha256:" + hexdigest)
+    found = cached_package(hexdigest)
+    if found is None:  # pragma: no cover - published just above
+        raise ChartProblem(f"the chart cache {root} lost sha256:{hexdigest}")
+    return found
+
+
+@contextmanager
+def _staging(root: Path) -> Iterator[Path]:
+    """A private directory beside the cache entries, removed unless published: runs (and threads)
+    unpacking the same chart at once never see each other's half-written files."""
+    import shutil
+    import tempfile
+
+    ensure_private_dir(root)
+    staged = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        yield staged
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
+
+
+def _publish(staged: Path, directory: Path) -> None:
+    """``staged`` becomes ``directory`` in one rename; when another run got there first its copy
+    (complete: it has its marker) stays. A directory without the marker is a crashed run's: replaced."""
+    import shutil
+
+    for _ in range(2):
+        try:
+            os.rename(staged, directory)
+            return
+        except OSError:
+            if (directory / ".chart").is_file():
+                return
+            shutil.rmtree(directory, ignore_errors=True)
+    os.rename(staged, directory)
 
 
 def with_version(chart: ChartFiles, version: str) -> ChartFiles:
@@ -133,13 +168,13 @@ def with_version(chart: ChartFiles, version: str) -> ChartFiles:
     if (directory / ".chart").is_file():
         return ChartFiles(target, chart.name, version, chart.digest)
     try:
-        ensure_private_dir(directory)
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(chart.path, target, symlinks=True)
-        chart_file = target / "Chart.yaml"
-        text = chart_file.read_text()
-        chart_file.write_text(re.sub(r"(?m)^version:.*$", f'version: "{version}"', text, count=1))
-        write_private(directory / ".chart", json.dumps([chart.name, version]).encode())
+        with _staging(chart_cache()) as staged:
+            shutil.copytree(chart.path, staged / chart.name, symlinks=True)
+            chart_file = staged / chart.name / "Chart.yaml"
+            text = chart_file.read_text()
+            chart_file.write_text(re.sub(r"(?m)^version:.*$", f'version: "{version}"', text, count=1))
+            write_private(staged / ".chart", json.dumps([chart.name, version]).encode())
+            _publish(staged, directory)
     except OSError as exc:
         raise ChartProblem(f"cannot write the chart cache {directory}: {exc}") from exc
     return ChartFiles(target, chart.name, version, chart.digest)

@@ -53,12 +53,13 @@ from phoebe_cli.flux.helmrelease import (
 )
 from phoebe_cli.flux.helmvalues import effective_values
 from phoebe_cli.flux.objects import ObjectRef
-from phoebe_cli.flux.secrets import MASK, data_of, mask_secret
+from phoebe_cli.flux.secrets import MASK, data_of, is_sops_encrypted, mask_secret
 from phoebe_cli.repo.charts import ChartFiles, ChartProblem, local_chart
 from phoebe_cli.repo.model import BuildState, RepoModel, object_ref
 
 if TYPE_CHECKING:
     from phoebe_cli.kube.charts import ChartFetcher, OciReference
+    from phoebe_cli.kube.session import Session
     from phoebe_cli.repo.helm import Helm, Rendered
     from phoebe_cli.repo.kustomize import Kustomize
 
@@ -146,9 +147,20 @@ class BuiltKustomization:
 
 
 @dataclass(frozen=True)
+class ClusterRead:
+    """What a build read from a cluster for its renders."""
+
+    context: str
+    kube_version: str | None
+    api_versions: int  # how many API versions and version/kinds charts saw
+    objects_read: int  # ConfigMaps and Secrets found there (valuesFrom, credentials)
+
+
+@dataclass(frozen=True)
 class BuildResult:
     kustomizations: list[BuiltKustomization]
     releases: list[RenderedRelease]
+    cluster: ClusterRead | None = None  # None: rendered without one
 
     @property
     def problems(self) -> int:
@@ -225,6 +237,33 @@ def build(model: RepoModel, options: BuildOptions) -> BuildResult:
     return BuildResult(kustomizations, releases)
 
 
+def needs_renders(model: RepoModel, options: BuildOptions) -> bool:
+    """Whether this build renders a HelmRelease (only then is a cluster worth asking)."""
+    return options.what != "ks" and bool(helmreleases_in(model))
+
+
+async def build_on_cluster(session: Session, model: RepoModel, options: BuildOptions) -> BuildResult:
+    """``build`` with the renders reading the cluster as helm-controller does: its version and
+    served APIs (``--kube-version`` wins; ``--api-versions`` add to them), and the ConfigMaps and
+    Secrets the checkout lacks or holds SOPS-encrypted. Raises the ClusterError of the first
+    reads (``/version``, discovery) before rendering anything."""
+    import asyncio
+    import dataclasses
+
+    from phoebe_cli.usecases.helmcluster import render_inputs
+
+    cluster = await render_inputs(session)
+    render = dataclasses.replace(
+        options.render,
+        kube_version=options.render.kube_version or cluster.kube_version,
+        api_versions=tuple(sorted(set(cluster.api_versions) | set(options.render.api_versions))),
+        lookup=cluster.lookup,
+    )
+    result = await asyncio.to_thread(build, model, dataclasses.replace(options, render=render))
+    read = ClusterRead(cluster.context, render.kube_version, len(render.api_versions), cluster.objects_read())
+    return dataclasses.replace(result, cluster=read)
+
+
 def _under(model: RepoModel, prefix: str | None) -> set[ObjectRef] | None:
     if prefix is None:
         return None
@@ -239,6 +278,11 @@ def _declared_by(model: RepoModel, parent: ObjectRef) -> list[ObjectRef]:
 
 class _Unavailable(Exception):
     """The chart (or a credential) cannot be had: the release is partial."""
+
+
+class ObjectUnreadable(Exception):
+    """``RenderOptions.lookup`` could not read a ConfigMap or Secret (the cluster refused or did
+    not answer): the release that needs it is partial, the others render."""
 
 
 class _Refused(Exception):
@@ -319,17 +363,27 @@ class _Renderer:
             install_crds=settings.install_crds,
             upgrade_crds=settings.upgrade_crds,
         )
+        try:
+            return self._render_release(declared.obj, settings, result)
+        except ObjectUnreadable as exc:
+            result.state, result.reason, result.objects, result.hooks, result.crds = PARTIAL, str(exc), [], [], []
+            return result
+
+    def _render_release(
+        self, release: Mapping[str, Any], settings: HelmReleaseSettings, result: RenderedRelease
+    ) -> RenderedRelease:
+        ref = result.ref
         if settings.chart is None:
             result.state, result.reason = FAILED, settings.problem
             return result
         lookup = self._values_lookup(ref.namespace)
-        real, notes = effective_values(declared.obj, lookup, mask=False)
-        shown, _ = effective_values(declared.obj, lookup)
+        real, notes = effective_values(release, lookup, mask=False)
+        shown, _ = effective_values(release, lookup)
         result.values, result.notes = shown, list(notes)
         result.secret_strings = frozenset(_masked_strings(real, shown))
         result.values_from_secret = any(
             isinstance(e, Mapping) and e.get("kind") == "Secret"
-            for e in (declared.obj.get("spec") or {}).get("valuesFrom") or []
+            for e in (release.get("spec") or {}).get("valuesFrom") or []
         )
         try:
             chart = self._chart(settings.chart, ref)
@@ -366,12 +420,18 @@ class _Renderer:
 
     def _values_lookup(self, namespace: str) -> Callable[[str, str], Mapping[str, Any] | None]:
         def find(kind: str, name: str) -> Mapping[str, Any] | None:
-            found = self._index.get((namespace, kind, name))
-            if found is None and self.options.lookup is not None:
-                found = self.options.lookup(namespace, kind, name)
-            return found
+            return self._object(namespace, kind, name)
 
         return find
+
+    def _object(self, namespace: str, kind: str, name: str) -> Mapping[str, Any] | None:
+        """A ConfigMap or Secret as the controllers read it: the checkout's, else the lookup's (the
+        cluster's); a Secret the checkout holds SOPS-encrypted is the lookup's decrypted one when
+        it has it (kustomize-controller applied it decrypted)."""
+        found = self._index.get((namespace, kind, name))
+        if self.options.lookup is not None and (found is None or is_sops_encrypted(found)):
+            found = self.options.lookup(namespace, kind, name) or found
+        return found
 
     # --- rendering -----------------------------------------------------------------------------
 
@@ -719,10 +779,7 @@ class _Renderer:
     # credentials ------------------------------------------------------------------------------------
 
     def _secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        found = self._index.get((namespace, "Secret", name))
-        if found is None and self.options.lookup is not None:
-            found = self.options.lookup(namespace, "Secret", name)
-        return found
+        return self._object(namespace, "Secret", name)
 
     def _secret_data(self, source: Mapping[str, Any], what: str) -> dict[str, str] | None:
         secret_ref = ((source.get("spec") or {}).get("secretRef") or {}).get("name")
@@ -734,7 +791,7 @@ class _Renderer:
             raise _Unavailable(
                 f"{what}: credentials Secret {namespace}/{secret_ref} is neither in the checkout nor given"
             )
-        if ((secret.get("metadata") or {}).get("annotations") or {}).get("phoebe.dev/sops") or "sops" in secret:
+        if is_sops_encrypted(secret):
             raise _Unavailable(
                 f"{what}: credentials Secret {namespace}/{secret_ref} is SOPS-encrypted (not known offline)"
             )

@@ -832,46 +832,6 @@ async def _strict_substitution_on(session: Session) -> bool | None:
 
 
 # --- HelmReleases against what helm-controller deployed ---------------------------------------
-async def _kube_version(session: Session) -> str | None:
-    """The API server's version (``/version``), for ``helm template --kube-version``."""
-    from phoebe_cli.errors import ClusterError
-
-    try:
-        version = await session.kube.get_json("/version", what="the API server's version")
-    except ClusterError:
-        return None
-    found = str(version.get("gitVersion") or "")
-    return found or None
-
-
-def _cluster_objects(session: Session) -> Callable[[str, str, str], Mapping[str, Any] | None]:
-    """valuesFrom ConfigMaps and Secrets the checkout does not hold, as helm-controller reads
-    them: from the cluster (Secret values in memory only). Called from the renderer's threads."""
-    import asyncio
-
-    from phoebe_cli.errors import NotFound
-
-    loop = asyncio.get_running_loop()
-    fetched: dict[tuple[str, str, str], Mapping[str, Any] | None] = {}
-
-    async def read(namespace: str, kind: str, name: str) -> Mapping[str, Any] | None:
-        plural = {"ConfigMap": "configmaps", "Secret": "secrets"}.get(kind)
-        if plural is None:
-            return None
-        try:
-            return await session.kube.get_json(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
-        except NotFound:
-            return None
-
-    def lookup(namespace: str, kind: str, name: str) -> Mapping[str, Any] | None:
-        key = (namespace, kind, name)
-        if key not in fetched:
-            fetched[key] = asyncio.run_coroutine_threadsafe(read(namespace, kind, name), loop).result()
-        return fetched[key]
-
-    return lookup
-
-
 async def _stored_release(session: Session, release: RenderedRelease) -> tuple[Any, str]:
     """The release revision an upgrade starts from (``flux.helmstorage.StoredRelease``), or None
     with why there is none: the storage Secrets of the release in its storage namespace."""
@@ -1069,17 +1029,25 @@ async def releases_against_cluster(
     with differences or that could not be compared."""
     import asyncio
 
-    from phoebe_cli.errors import ToolMissing
+    from phoebe_cli.errors import ClusterError, ToolMissing
     from phoebe_cli.usecases.build import RenderOptions, render_helmreleases
+    from phoebe_cli.usecases.helmcluster import ClusterRenderInputs, cluster_objects, render_inputs
 
     owners = {release: ks for ks in compared for release in releases_of(model, ks)}
     if not owners:
         return {}
+    # helm-controller renders with the cluster's version and served APIs (.Capabilities); when
+    # discovery cannot be read, helm's defaults (the comparison still runs)
+    try:
+        cluster = await render_inputs(session, catalog)
+    except ClusterError:
+        cluster = ClusterRenderInputs(session.access.context, None, (), cluster_objects(session)[0])
     render_opts = RenderOptions(
-        kube_version=options.kube_version or await _kube_version(session),
+        kube_version=options.kube_version or cluster.kube_version,
+        api_versions=cluster.api_versions,
         sources=dict(model_options(options.repo).sources),
         use_cache=options.repo.use_cache,
-        lookup=_cluster_objects(session),
+        lookup=cluster.lookup,
     )
     per_ks: dict[ObjectRef, list[fluxdiff.ReleaseDiff]] = {}
     try:

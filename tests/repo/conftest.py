@@ -3,9 +3,11 @@ small repositories written per test, and the sample repository in tests/fixtures
 
 from __future__ import annotations
 
+import os
 import subprocess
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,47 @@ def repo_environment(kustomize_binary: Path, monkeypatch: pytest.MonkeyPatch, tm
     cache = tmp_path / "xdg-cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     return cache
+
+
+# --- helm and the registry, Go-built and cached (build and diff tests) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def helm_path() -> Path:
+    """The cached helm, found before a test points XDG_CACHE_HOME at its own cache."""
+    from tests.support.chartrepo import helm_binary
+
+    return helm_binary()
+
+
+@pytest.fixture(scope="session")
+def binaries_home(helm_path: Path) -> str:
+    """The XDG cache home of the Go-built test binaries (helm, the registry), as the session found it."""
+    from tests.cluster.build import cache_root
+
+    registry_binary()
+    return str(cache_root().parent)
+
+
+def registry_binary() -> Path:
+    from tests.cluster.build import ensure_program, registry_program
+
+    return ensure_program(registry_program())
+
+
+@contextmanager
+def binaries_env(monkeypatch: pytest.MonkeyPatch, home: str) -> Iterator[None]:
+    """The test helpers (helm package, helm push, the registry) find the session's binaries; phoebe
+    keeps the test's own cache."""
+    own = os.environ.get("XDG_CACHE_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", home)
+    try:
+        yield
+    finally:
+        if own is None:
+            monkeypatch.delenv("XDG_CACHE_HOME")
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", own)
 
 
 def go_oracle(ensure: Callable[[], Path], what: str) -> Path:

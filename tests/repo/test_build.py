@@ -10,8 +10,6 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,48 +17,19 @@ import pytest
 import yaml
 
 from tests.conftest import PhoebeRunner
-from tests.repo.conftest import GIT_REPOSITORY, RepoWriter, config_map, flux_ks, kustomization_yaml
-from tests.support.chartrepo import CHARTS_DIR, ChartRepository, helm_binary, package_chart
+from tests.repo.conftest import (
+    GIT_REPOSITORY,
+    RepoWriter,
+    binaries_env,
+    config_map,
+    flux_ks,
+    kustomization_yaml,
+)
+from tests.support.chartrepo import CHARTS_DIR, ChartRepository, package_chart
 
 pytestmark = pytest.mark.repo
 
 ORIGIN = {"helm.toolkit.fluxcd.io/name", "helm.toolkit.fluxcd.io/namespace"}
-
-
-@pytest.fixture(scope="session")
-def helm_path() -> Path:
-    """The cached helm, found before a test points XDG_CACHE_HOME at its own cache."""
-    return helm_binary()
-
-
-@pytest.fixture(scope="session")
-def binaries_home(helm_path: Path) -> str:
-    """The XDG cache home of the Go-built test binaries (helm, the registry), as the session found it."""
-    from tests.cluster.build import cache_root
-
-    registry_binary()
-    return str(cache_root().parent)
-
-
-def registry_binary() -> Path:
-    from tests.cluster.build import ensure_program, registry_program
-
-    return ensure_program(registry_program())
-
-
-@contextmanager
-def _test_binaries(monkeypatch: pytest.MonkeyPatch, home: str) -> Iterator[None]:
-    """The test helpers (helm package, helm push, the registry) find the session's binaries; phoebe
-    keeps the test's own cache."""
-    own = os.environ.get("XDG_CACHE_HOME")
-    monkeypatch.setenv("XDG_CACHE_HOME", home)
-    try:
-        yield
-    finally:
-        if own is None:
-            monkeypatch.delenv("XDG_CACHE_HOME")
-        else:
-            monkeypatch.setenv("XDG_CACHE_HOME", own)
 
 
 @pytest.fixture(autouse=True)
@@ -393,7 +362,7 @@ def test_http_repository_basic_auth_ranges_and_the_caches(
     binaries_home: str,
 ) -> None:
     served = tmp_path / "served"
-    with _test_binaries(monkeypatch, binaries_home):
+    with binaries_env(monkeypatch, binaries_home):
         for version in ("1.0.0", "1.1.0", "2.0.0-rc.1"):
             package_chart(CHARTS_DIR / "widgets", served / "stable", version=version)
     with ChartRepository(served, auth=("reader", "pa55word")) as server:
@@ -488,7 +457,7 @@ def test_oci_registry_tags_semver_digests_and_credentials(
     from tests.cluster.registry import Registry, helm_push
 
     auth = ("pusher", "s3cret-pw")
-    with _test_binaries(monkeypatch, binaries_home):
+    with binaries_env(monkeypatch, binaries_home):
         registry = Registry(tmp_path / "registry", auth=auth).start()
         digests = {}
         for version in ("1.0.0", "1.1.0"):
