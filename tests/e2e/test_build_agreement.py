@@ -38,17 +38,24 @@ def _key(obj: dict[str, Any]) -> tuple[str, str, str]:
     return (str(obj.get("kind")), str(metadata.get("namespace") or ""), str(metadata.get("name")))
 
 
+@pytest.mark.parametrize("cluster_read", [True, False], ids=["with-the-cluster", "offline"])
 def test_rendered_helmreleases_are_what_helm_controller_deployed(
-    flux_env: FluxEnv, phoebe: PhoebeRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    flux_env: FluxEnv, phoebe: PhoebeRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cluster_read: bool
 ) -> None:
+    """With the cluster (the kubeconfig's: its version, its APIs, Secrets the checkout lacks) and
+    without one (helm's default Kubernetes version): the sample's charts render the same."""
     from tests.cluster.build import ensure_program, helm_program, kustomize_program
 
     monkeypatch.setenv("PHOEBE_KUSTOMIZE", str(ensure_program(kustomize_program())))
     monkeypatch.setenv("PHOEBE_HELM", str(ensure_program(helm_program())))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    if cluster_read:
+        monkeypatch.setenv("KUBECONFIG", str(flux_env.kubeconfig))
 
     result = phoebe("build", "hr", "--repo", str(flux_env.git_dir), "-o", "json")
-    releases = json.loads(result.stdout)["helmReleases"]
+    document = json.loads(result.stdout)
+    assert ("cluster" in document) is cluster_read, result.stderr
+    releases = document["helmReleases"]
     compared: list[str] = []
     unknown_inputs: list[str] = []
     for release in releases:
