@@ -15,7 +15,11 @@ chart it asks for, CRD policy, and what its post-renderers do. Pure: no I/O.
 - Post-renderers (``internal/postrender``): each ``kustomize`` entry (patches, images) in order,
   then ``commonMetadata`` labels and annotations, then the origin labels
   ``helm.toolkit.fluxcd.io/name`` and ``/namespace`` on every object (they win over
-  ``commonMetadata`` labels of the same key). CRDs get the origin labels only.
+  ``commonMetadata`` labels of the same key). CRDs get the origin labels only. Which objects they
+  see is ``spec.postRenderStrategy`` (Helm 4's ``PostRenderStrategy``): ``Combined`` (the
+  default) the manifest and the hooks in one stream, hooks told apart again afterwards by their
+  annotation; ``Separate`` the two as separate streams; ``NoHooks`` the manifest only (hooks
+  keep no origin labels: Helm 3's behaviour).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ NAME_LABEL = f"{HELM_GROUP}/name"
 NAMESPACE_LABEL = f"{HELM_GROUP}/namespace"
 MAX_RELEASE_NAME = 53
 CRD_POLICIES = ("Skip", "Create", "CreateReplace")
+POST_RENDER_STRATEGIES = ("Combined", "Separate", "NoHooks")
 
 __all__ = [
     "NAMESPACE_LABEL",
@@ -87,6 +92,7 @@ class HelmReleaseSettings:
     common_labels: dict[str, str] = field(default_factory=dict)
     common_annotations: dict[str, str] = field(default_factory=dict)
     disable_hooks: bool = False
+    post_render_strategy: str = "Combined"  # Combined | Separate | NoHooks (Helm 4's; Combined by default)
 
     @property
     def helm_chart_name(self) -> str:
@@ -128,6 +134,7 @@ def settings_of(release: Mapping[str, Any], default_namespace: str = "default") 
         common_labels=_strings(common.get("labels")),
         common_annotations=_strings(common.get("annotations")),
         disable_hooks=bool(install.get("disableHooks")),
+        post_render_strategy=str(spec.get("postRenderStrategy") or "Combined"),
     )
 
 

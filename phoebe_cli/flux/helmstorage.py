@@ -61,6 +61,7 @@ class StoredRelease:
     app_version: str
     manifest: str  # the YAML stream Helm applied (hooks and CRDs are not in it)
     config_digest: str = ""  # flux.helmrelease.values_digest of the values it was made with (never the values)
+    hooks: tuple[str, ...] = ()  # each hook's manifest (Helm stores them apart, each with its events)
 
     @property
     def pending(self) -> bool:
@@ -141,4 +142,9 @@ def decode_release(secret: Mapping[str, Any]) -> StoredRelease:
         app_version=str(metadata.get("appVersion", "")),
         manifest=str(record.get("manifest") or ""),
         config_digest=values_digest(_mapping(record.get("config"))),
+        hooks=tuple(
+            str(hook.get("manifest") or "")
+            for hook in record.get("hooks") or []
+            if isinstance(hook, Mapping) and hook.get("manifest")
+        ),
     )

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from phoebe_cli.flux.helmrelease import (
+    POST_RENDER_STRATEGIES,
     ChartRequest,
     HelmReleaseSettings,
     apply_common_metadata,
@@ -441,7 +442,7 @@ class _Renderer:
             "chart": [chart.digest, chart.name, chart.version],
             "values": values_digest(values),
             "release": [settings.namespace, settings.name, settings.release_name, settings.release_namespace],
-            "post": list(settings.post_renderers),
+            "post": [list(settings.post_renderers), settings.post_render_strategy],
             "common": [settings.common_labels, settings.common_annotations],
             "kube": [self.options.kube_version, list(self.options.api_versions)],
             "helm": self.helm.version,
@@ -492,14 +493,37 @@ class _Renderer:
             rendered = split_manifest(text)
         except TemplateFailed as exc:
             raise _Refused(f"helm template: {exc}") from exc
-        rendered.manifest = self._post_render(settings, rendered.manifest)
-        for obj in rendered.manifest + rendered.hooks:
-            apply_common_metadata(obj, settings)
+        self._post_render_all(settings, rendered)
         for obj in rendered.crds:
             apply_common_metadata(obj, settings, crd=True)
         if cacheable:
             remember("renders", key, {"manifest": rendered.manifest, "hooks": rendered.hooks, "crds": rendered.crds})
         return rendered, False
+
+    def _post_render_all(self, settings: HelmReleaseSettings, rendered: Rendered) -> None:
+        """The post-renderers (kustomize entries, commonMetadata, origin labels) over what
+        ``spec.postRenderStrategy`` hands them, as Helm 4 in helm-controller runs them."""
+        from phoebe_cli.repo.helm import HOOK_ANNOTATION
+
+        strategy = settings.post_render_strategy
+        if strategy not in POST_RENDER_STRATEGIES:
+            raise _Refused(f"unknown post-render strategy: {strategy!r}")
+        groups = [rendered.manifest, *([rendered.hooks] if strategy == "Separate" and rendered.hooks else [])]
+        if strategy == "Combined":
+            groups = [rendered.manifest + rendered.hooks]
+        processed = []
+        for group in groups:
+            post_rendered = self._post_render(settings, group)
+            for obj in post_rendered:
+                apply_common_metadata(obj, settings)
+            processed.extend(post_rendered)
+        if strategy == "NoHooks":
+            rendered.manifest = processed
+            return
+        # hooks are told from the manifest by their annotation after post-rendering, as Helm does
+        is_hook = [HOOK_ANNOTATION in ((o.get("metadata") or {}).get("annotations") or {}) for o in processed]
+        rendered.manifest = [o for o, hook in zip(processed, is_hook, strict=True) if not hook]
+        rendered.hooks = [o for o, hook in zip(processed, is_hook, strict=True) if hook]
 
     def _post_render(self, settings: HelmReleaseSettings, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Each ``kustomize`` post-renderer in order, run by kustomize on a private copy of the

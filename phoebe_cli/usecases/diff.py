@@ -265,10 +265,11 @@ def _release_key(obj: Mapping[str, Any], namespace: str) -> ObjectKey:
     return _key(obj, namespace)
 
 
-def rendered_objects(release: RenderedRelease) -> dict[ObjectKey, dict[str, Any]]:
-    """A render's manifest by key (namespaced kinds in the release namespace, as Helm applies
-    them), each Secret with its values replaced by their digests: compared, never shown."""
-    return keyed_manifest(release.objects, release.target_namespace)
+def rendered_objects(release: RenderedRelease, *, hooks: bool = True) -> dict[ObjectKey, dict[str, Any]]:
+    """A render's manifest and hooks by key (namespaced kinds in the release namespace, as Helm
+    applies them), each Secret with its values replaced by their digests: compared, never shown.
+    Hooks are compared like the rest (an upgrade stores and runs the new ones)."""
+    return keyed_manifest([*release.objects, *(release.hooks if hooks else ())], release.target_namespace)
 
 
 def keyed_manifest(manifest: Iterable[Mapping[str, Any]], namespace: str) -> dict[ObjectKey, dict[str, Any]]:
@@ -892,6 +893,8 @@ async def compare_with_storage(
         return fluxdiff.ReleaseDiff(release.ref, objects, unchanged, ("", chart_after), why)
     try:
         deployed = split_manifest(stored.manifest).manifest
+        for hook in stored.hooks:
+            deployed.extend(split_manifest(hook).hooks)
     except TemplateFailed as exc:
         note = f"the manifest of revision {stored.revision} cannot be read: {exc}"
         return fluxdiff.ReleaseDiff(release.ref, (), 0, ("", chart_after), note, compared=False)
@@ -906,14 +909,15 @@ async def compare_with_storage(
         # helm-controller upgrades only when the chart, the values or the post-renderers change:
         # the render would differ only where the chart prints .Release.Revision or the like
         return fluxdiff.ReleaseDiff(release.ref, (), len(release.objects), (chart_before, chart_after))
-    rendered = rendered_objects(release)
     objects, unchanged = fluxdiff.compare_sets(
         keyed_manifest(deployed, stored.namespace or release.target_namespace),
-        rendered,
+        rendered_objects(release),
         sides=(before_label, after_label),
         **options_,
     )
-    live, failures = await _upgrade_dry_run(session, catalog, release, rendered, objects, options)
+    # hooks are made afresh when they run: only the manifest's objects meet live ones
+    manifest = rendered_objects(release, hooks=False)
+    live, failures = await _upgrade_dry_run(session, catalog, release, manifest, objects, options)
     note = "" if stored.status == "deployed" else f"revision {stored.revision} is {stored.status}"
     return fluxdiff.ReleaseDiff(
         release.ref, objects, unchanged, (chart_before, chart_after), note, live=live, failures=failures

@@ -6,6 +6,7 @@ version B and changes a value; ``phoebe diff`` predicts the object changes; Flux
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from pathlib import Path
@@ -48,6 +49,17 @@ spec:
         - name: app
           image: "{{ .Values.image }}"
 """
+# a hook helm-controller runs at install and upgrade (a ConfigMap: nothing to wait for on kwok)
+HOOK = """\
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-hook
+  annotations:
+    helm.sh/hook: pre-install,pre-upgrade
+data:
+  image: "{{ .Values.image }}"
+"""
 SERVICE = """\
 apiVersion: v1
 kind: Service
@@ -79,6 +91,7 @@ def _publish(flux_env: FluxEnv, work: Path, version: str, *, service: bool) -> N
     (chart / "Chart.yaml").write_text(CHART_YAML.format(version=version))
     (chart / "values.yaml").write_text(VALUES)
     (chart / "templates" / "deployment.yaml").write_text(DEPLOYMENT)
+    (chart / "templates" / "hook.yaml").write_text(HOOK)
     if service:
         (chart / "templates" / "service.yaml").write_text(SERVICE)
     packaged = package_chart(chart, work / "packaged", index=False)
@@ -108,6 +121,20 @@ def _app_files(flux_env: FluxEnv, tag: str, values: dict[str, Any]) -> dict[str,
             "install": {"disableWait": True},
             "upgrade": {"disableWait": True},
             "values": values,
+            # post-rendered as helm-controller v1.6.4 (Helm 4, strategy Combined) does: hooks too
+            "commonMetadata": {"labels": {"team": "e2e"}},
+            "postRenderers": [
+                {
+                    "kustomize": {
+                        "patches": [
+                            {
+                                "target": {"kind": "ConfigMap"},
+                                "patch": "- op: add\n  path: /metadata/annotations/patched\n  value: 'yes'\n",
+                            }
+                        ]
+                    }
+                }
+            ],
         },
     }
     return {f"{RELEASE}-source.yaml": json.dumps(source), f"{RELEASE}.yaml": json.dumps(release)}
@@ -157,6 +184,45 @@ def _release_diff(result: Any) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
+def _build_is_what_was_stored(flux_env: FluxEnv, phoebe: PhoebeRunner) -> None:
+    """``phoebe build hr`` (reading this cluster) renders the release's manifest and hooks exactly
+    as helm-controller stored them: post-renderers, commonMetadata and origin labels on both."""
+    import yaml
+
+    from phoebe_cli.flux.helmstorage import current_secret, decode_release, release_selector
+
+    built = phoebe(
+        "build",
+        "hr",
+        f"{NAMESPACE}/{RELEASE}",
+        "--repo",
+        str(flux_env.git_dir),
+        "-o",
+        "json",
+        kubeconfig=flux_env.kubeconfig,
+    )
+    assert built.code == 0, built.stderr
+    [release] = json.loads(built.stdout)["helmReleases"]
+    secrets = flux_env.api.list("v1", "Secret", NAMESPACE, labelSelector=release_selector(RELEASE))
+    current, _ = current_secret(secrets)
+    assert current is not None
+    stored = decode_release(current)
+    documents = [*yaml.safe_load_all(stored.manifest), *(d for h in stored.hooks for d in yaml.safe_load_all(h))]
+
+    def keyed(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+        return {(o["kind"], o["metadata"]["name"]): o for o in objects if o}
+
+    rendered, deployed = keyed(release["objects"]), keyed(documents)
+    assert sorted(rendered) == sorted(deployed)
+    for key, obj in rendered.items():
+        mine, theirs = (json.dumps(o, indent=1, sort_keys=True).splitlines() for o in (obj, deployed[key]))
+        assert mine == theirs, "\n".join([str(key), *difflib.unified_diff(theirs, mine, "stored", "phoebe")])
+    hook = rendered[("ConfigMap", f"{RELEASE}-hook")]
+    assert hook["metadata"]["annotations"]["patched"] == "yes"
+    assert hook["metadata"]["labels"]["team"] == "e2e"
+    assert hook["metadata"]["labels"]["helm.toolkit.fluxcd.io/name"] == RELEASE
+
+
 def test_diff_predicts_what_helm_controller_deploys(
     binaries: tuple[Path, Path],
     phoebe: PhoebeRunner,
@@ -185,6 +251,7 @@ def test_diff_predicts_what_helm_controller_deploys(
         installed = diff("-o", "json")
         assert installed.code == 0, installed.stdout + installed.stderr
         assert _release_diff(installed) is None
+        _build_is_what_was_stored(flux_env, phoebe)
 
         # the checkout: version B and a value changed
         _write_app(flux_env, original, "1.1.0", {"image": "ghcr.io/example/web:1.1.0", "replicas": 2})
@@ -199,9 +266,13 @@ def test_diff_predicts_what_helm_controller_deploys(
         # finds nothing edited on the cluster to put back, and no failure
         assert (release["live"], release["failures"]) == ([], []), release
         changes = {(o["kind"], o["name"]): o for o in release["objects"]}
-        assert sorted((kind, o["change"]) for (kind, _), o in changes.items()) == [
-            ("Deployment", "changed"),
-            ("Service", "created"),
+        assert sorted((kind, name, o["change"]) for (kind, name), o in changes.items()) == [
+            ("ConfigMap", f"{RELEASE}-hook", "changed"),  # the hook: the upgrade stores and runs the new one
+            ("Deployment", RELEASE, "changed"),
+            ("Service", RELEASE, "created"),
+        ]
+        assert [(f["path"], f["after"]) for f in changes[("ConfigMap", f"{RELEASE}-hook")]["fields"]] == [
+            ("data.image", "ghcr.io/example/web:1.1.0")
         ]
         # (the helm.sh/chart label changes too: left out, as --strip-attrs does by default)
         assert {(f["path"], f["before"], f["after"]) for f in changes[("Deployment", RELEASE)]["fields"]} == {

@@ -553,3 +553,56 @@ def test_a_helmchart_source_and_values_files(write_repo: RepoWriter, phoebe: Pho
     objects = {o["kind"]: o for o in release["objects"]}
     assert objects["ConfigMap"]["data"]["message"] == "from values-prod"
     assert objects["Deployment"]["spec"]["replicas"] == 4
+
+
+@pytest.mark.parametrize(
+    ("strategy", "hook_image", "hook_labelled"),
+    [
+        (None, "ghcr.io/example/widgets:2.0.0", True),  # Combined: Helm 4's default in helm-controller v1.6
+        ("Combined", "ghcr.io/example/widgets:2.0.0", True),
+        ("Separate", "ghcr.io/example/widgets:2.0.0", True),
+        ("NoHooks", "ghcr.io/example/widgets:1.0.0", False),  # Helm 3's way: hooks left as rendered
+    ],
+)
+def test_post_render_strategy_decides_what_hooks_get(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, strategy: str | None, hook_image: str, hook_labelled: bool
+) -> None:
+    spec = (
+        _local_chart()
+        + "commonMetadata:\n  labels:\n    team: blue\n"
+        + "postRenderers:\n  - kustomize:\n      images:\n"
+        + "        - name: ghcr.io/example/widgets\n          newTag: 2.0.0\n"
+        + (f"postRenderStrategy: {strategy}\n" if strategy else "")
+    )
+    root = _repo(write_repo, {"hr.yaml": _hr("widgets", "apps", spec)})
+
+    result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+
+    assert (result.code, result.stderr) == (0, "")
+    [release] = json.loads(result.stdout)["helmReleases"]
+    objects = {o["kind"]: o for o in release["objects"]}
+    deployment, hook = objects["Deployment"], objects["Job"]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/example/widgets:2.0.0"
+    assert deployment["metadata"]["labels"]["team"] == "blue"
+    assert hook["spec"]["template"]["spec"]["containers"][0]["image"] == hook_image
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"  # still a hook
+    labels = hook["metadata"].get("labels") or {}
+    assert ("team" in labels, set(labels) >= ORIGIN) == (hook_labelled, hook_labelled)
+
+
+def test_an_unknown_post_render_strategy_fails_that_release(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    root = _repo(
+        write_repo,
+        {
+            "bad.yaml": _hr("bad", "apps", _local_chart() + "postRenderStrategy: Sideways\n"),
+            "good.yaml": _hr("good", "apps", _local_chart()),
+        },
+    )
+
+    result = phoebe("build", "hr", "--repo", str(root))
+
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        "error: HelmRelease apps/bad: failed: unknown post-render strategy: 'Sideways'"
+    ]
+    assert "# HelmRelease apps/good" in result.stdout

@@ -238,8 +238,8 @@ def test_a_secret_the_cluster_refuses_makes_only_its_release_partial(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert errors == [
         f"error: HelmRelease {namespace}/probe: partial: Secret {namespace}/probe-values cannot be read on the "
-        f'cluster: forbidden: secrets "probe-values" is forbidden: User "someone" cannot get resource "secrets" in API group '
-        f'"" in the namespace "{namespace}"'
+        'cluster: forbidden: secrets "probe-values" is forbidden: User "someone" cannot get resource "secrets" '
+        f'in API group "" in the namespace "{namespace}"'
     ]
     assert TOKEN not in result.stdout + result.stderr
 

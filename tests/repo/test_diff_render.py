@@ -207,3 +207,45 @@ def test_a_chart_that_cannot_be_rendered_warns_and_the_rest_is_compared(
     warning = next(line for line in result.stderr.splitlines() if "HelmRelease/apps/web" in line)
     assert "not rendered at HEAD (" in warning and "(failed): helm template" in warning and "no such thing" in warning
     assert "~ changed  HelmRelease/apps/web" in result.stdout
+
+
+HOOK_JOB = """\
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ .Release.Name }}-migrate
+  annotations:
+    helm.sh/hook: pre-upgrade
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - name: migrate
+          image: "{{ .Values.image }}"
+"""
+
+
+def test_hooks_are_compared_like_the_rest(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    """A chart's hooks (stored apart by Helm, run by the upgrade) change with the values too: the
+    migration Job's image bump is a change, and a workload for diff images."""
+    hook = {"charts/web/templates/hook.yaml": HOOK_JOB}
+    root = write_repo({**_files("1.0.0", BASE_VALUES), **hook})
+    _commit(root, {**_files("1.0.0", {**BASE_VALUES, "image": "ghcr.io/example/web:1.1.0"}), **hook})
+
+    result = _diff(phoebe, root, "-o", "json")
+
+    assert result.code == 1, result.stderr
+    (apps,) = json.loads(result.stdout)["kustomizations"]
+    [web] = [r for r in apps["helmReleases"] if r["name"] == "web"]
+    changes = {(o["kind"], o["name"]): [(f["path"], f["after"]) for f in o["fields"]] for o in web["objects"]}
+    image = "spec.template.spec.containers[name={}].image"
+    assert changes == {
+        ("Deployment", "web"): [(image.format("app"), "ghcr.io/example/web:1.1.0")],
+        ("Job", "web-migrate"): [(image.format("migrate"), "ghcr.io/example/web:1.1.0")],
+    }
+    images = _diff(phoebe, root, "images", "-o", "json")
+    assert [(i["workload"], i["after"]) for i in json.loads(images.stdout)["images"]] == [
+        ("Deployment/apps/web", "ghcr.io/example/web:1.1.0"),
+        ("Job/apps/web-migrate", "ghcr.io/example/web:1.1.0"),
+    ]
