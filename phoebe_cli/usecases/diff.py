@@ -310,14 +310,46 @@ def compare_releases(
     problems = [p for p in (_not_rendered(base, labels[0]), _not_rendered(head, labels[1])) if p]
     if problems:
         return fluxdiff.ReleaseDiff(ref, (), 0, charts, "; ".join(problems), compared=False)
+    before = rendered_objects(base) if base is not None else {}
+    after = rendered_objects(head) if head is not None else {}
+    note = ""
+    if head is not None:
+        crds_before, crds_after, note = crds_between(base, head)
+        before, after = {**crds_before, **before}, {**crds_after, **after}
     objects, unchanged = fluxdiff.compare_sets(
-        rendered_objects(base) if base is not None else {},
-        rendered_objects(head) if head is not None else {},
-        sides=labels,
-        strip_attrs=options.strip_attrs,
-        limit_bytes=options.limit_bytes,
+        before, after, sides=labels, strip_attrs=options.strip_attrs, limit_bytes=options.limit_bytes
     )
-    return fluxdiff.ReleaseDiff(ref, objects, unchanged, charts)
+    return fluxdiff.ReleaseDiff(ref, objects, unchanged, charts, note)
+
+
+def _crds(release: RenderedRelease | None) -> dict[ObjectKey, dict[str, Any]]:
+    """The chart's CRDs (``crds/``) by key: helm-controller applies them itself, by policy."""
+    if release is None:
+        return {}
+    return {_key(c, ""): c for c in release.crds if c.get("kind") == "CustomResourceDefinition"}
+
+
+def crds_between(
+    base: RenderedRelease | None, head: RenderedRelease
+) -> tuple[dict[ObjectKey, dict[str, Any]], dict[ObjectKey, dict[str, Any]], str]:
+    """The chart CRDs one ref and the other compare, as helm-controller applies them on the
+    install (``install.crds``, when ``base`` has no release) or the upgrade (``upgrade.crds``):
+    Skip applies none, Create only makes missing ones, CreateReplace makes and replaces (never
+    deletes). What the policy leaves out is said in the note."""
+    before, after = _crds(base), _crds(head)
+    policy, field = (head.install_crds, "install.crds") if base is None else (head.upgrade_crds, "upgrade.crds")
+    changed = sorted(k.name for k in set(before) | set(after) if before.get(k) != after.get(k))
+    if not changed:
+        return {}, {}, ""
+    if policy == "CreateReplace":
+        gone = sorted(k.name for k in before if k not in after)
+        note = f"the chart no longer has CRD(s) {', '.join(gone)}: helm-controller never deletes CRDs" if gone else ""
+        return {k: v for k, v in before.items() if k in after}, after, note
+    if policy == "Create":
+        kept = sorted(k.name for k in after if k in before and before[k] != after[k])
+        note = f"CRD(s) {', '.join(kept)} change in the chart; {field} Create only creates missing ones" if kept else ""
+        return {}, {k: v for k, v in after.items() if k not in before}, note
+    return {}, {}, f"CRD(s) {', '.join(changed)} change in the chart; {field} is {policy}: helm-controller leaves them"
 
 
 def _not_rendered_anywhere(
@@ -381,7 +413,7 @@ def render_changed(
         return _not_rendered_anywhere({r: owners[r] for r in changed}, exc), 0
     for release in changed:
         result = compare_releases(release, base_renders.get(release), head_renders.get(release), labels, options)
-        if result.differs or not result.compared:
+        if result.differs or not result.compared or result.note:
             per_ks.setdefault(owners[release], []).append(result)
     return per_ks, len(base_refs) + len(head_refs)
 
@@ -890,7 +922,11 @@ async def compare_with_storage(
         objects, unchanged = fluxdiff.compare_sets(
             {}, rendered_objects(release), sides=("not installed", after_label), **options_
         )
-        return fluxdiff.ReleaseDiff(release.ref, objects, unchanged, ("", chart_after), why)
+        crds, crd_failures, crd_note = await _crds_on_cluster(session, catalog, release, options, installing=True)
+        note = "; ".join(n for n in (why, crd_note) if n)
+        return fluxdiff.ReleaseDiff(
+            release.ref, (*crds, *objects), unchanged, ("", chart_after), note, failures=crd_failures
+        )
     try:
         deployed = split_manifest(stored.manifest).manifest
         for hook in stored.hooks:
@@ -918,10 +954,57 @@ async def compare_with_storage(
     # hooks are made afresh when they run: only the manifest's objects meet live ones
     manifest = rendered_objects(release, hooks=False)
     live, failures = await _upgrade_dry_run(session, catalog, release, manifest, objects, options)
-    note = "" if stored.status == "deployed" else f"revision {stored.revision} is {stored.status}"
+    crds, crd_failures, crd_note = await _crds_on_cluster(session, catalog, release, options, installing=False)
+    status = "" if stored.status == "deployed" else f"revision {stored.revision} is {stored.status}"
+    note = "; ".join(n for n in (status, crd_note) if n)
     return fluxdiff.ReleaseDiff(
-        release.ref, objects, unchanged, (chart_before, chart_after), note, live=live, failures=failures
+        release.ref,
+        (*crds, *objects),
+        unchanged,
+        (chart_before, chart_after),
+        note,
+        live=live,
+        failures=(*crd_failures, *failures),
     )
+
+
+async def _crds_on_cluster(
+    session: Session, catalog: Any, release: RenderedRelease, options: DiffOptions, *, installing: bool
+) -> tuple[tuple[fluxdiff.ObjectDiff, ...], tuple[fluxdiff.ObjectFailure, ...], str]:
+    """What the install (``install.crds``) or upgrade (``upgrade.crds``) does to the chart's CRDs,
+    as helm-controller applies them before the release: each one server-side-apply dry-run as it
+    applies them (manager helm-controller, conflicts forced, no Helm ownership). Create makes the
+    missing ones; CreateReplace makes them and puts the chart's back over the live ones; Skip
+    touches none (the note names those the cluster lacks)."""
+    from phoebe_cli.kube.apply import dry_run_all, resource_catalog
+
+    crds = list(_crds(release).values())
+    policy, field = (release.install_crds, "install.crds") if installing else (release.upgrade_crds, "upgrade.crds")
+    if not crds:
+        return (), (), ""
+    if catalog is None:
+        catalog = await resource_catalog(session.kube)
+    results = await dry_run_all(session.kube, catalog, crds, field_manager=HELM_FIELD_MANAGER, force=True)
+    missing = sorted(r.key.name for r in results if r.live is None)
+    if policy not in ("Create", "CreateReplace"):
+        note = f"{field} is {policy}: helm-controller will not create CRD(s) {', '.join(missing)}" if missing else ""
+        return (), (), note
+    compare_options: dict[str, Any] = {
+        "sides": (LIVE, AFTER_UPGRADE),
+        "strip_attrs": options.strip_attrs,
+        "limit_bytes": options.limit_bytes,
+    }
+    changes: list[fluxdiff.ObjectDiff] = []
+    failures: list[fluxdiff.ObjectFailure] = []
+    for result in results:
+        if result.live is not None and policy == "Create":
+            continue  # Create leaves an existing CRD as it is
+        judged = _judge(result, _Outgoing(result.desired), compare_options)
+        if isinstance(judged, fluxdiff.ObjectFailure):
+            failures.append(judged)
+        elif judged.change != fluxdiff.UNCHANGED:
+            changes.append(judged)
+    return tuple(changes), tuple(failures), ""
 
 
 def _within(path: str, other: str) -> bool:

@@ -233,10 +233,14 @@ def helm_tools(binaries: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.
 def _installed(cluster: Cluster, tmp_path: Path, namespace: str, values: dict[str, Any]) -> None:
     """Release web installed from chart 1.0.0 with ``values`` (as helm-controller stores it), and
     the Flux source and Kustomization that apply the checkout's HelmReleases, Ready."""
-    from tests.support import fluxstatus, manifests
-
     deployed = tmp_path / "deployed"
     _web_chart(deployed, "1.0.0", service=False)
+    _installed_from(cluster, tmp_path, namespace, deployed, values)
+
+
+def _installed_from(cluster: Cluster, tmp_path: Path, namespace: str, deployed: Path, values: dict[str, Any]) -> None:
+    from tests.support import fluxstatus, manifests
+
     _helm_deploy(cluster, tmp_path, deployed / "charts/web", namespace, "web", values)
     source = cluster.api.create(manifests.git_repository("home-ops", namespace))
     cluster.api.patch_status(source, fluxstatus.ready_status(source))
@@ -374,3 +378,93 @@ def test_a_dry_run_the_server_refuses_is_the_release_failure(
 
     text = phoebe("diff", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
     assert "1 HelmRelease failing (a dry-run of its objects fails)" in text.stdout.splitlines()[-1]
+
+
+def _crd(group: str, plural: str, properties: dict[str, Any]) -> dict[str, Any]:
+    kind = plural.rstrip("s").capitalize()
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{group}"},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "listKind": f"{kind}List", "plural": plural, "singular": kind.lower()},
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": properties}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_chart_crds_go_as_the_crd_policy_says(
+    helm_tools: None, cluster: Cluster, namespace: str, tmp_path: Path, phoebe: PhoebeRunner
+) -> None:
+    """The chart's crds/, applied by helm-controller itself before an upgrade: CreateReplace puts
+    the chart's over the live CRD (dry-run as it applies them) and creates the missing one; Skip
+    (the default) touches none, and says which the cluster lacks."""
+    import json
+
+    import yaml
+
+    group = f"{namespace}.example.com"
+    things_v1 = _crd(group, "things", {"size": {"type": "integer"}})
+    things_v2 = _crd(group, "things", {"size": {"type": "integer"}, "color": {"type": "string"}})
+    gadgets = _crd(group, "gadgets", {"size": {"type": "integer"}})
+    deployed = tmp_path / "deployed"
+    _web_chart(deployed, "1.0.0", service=False)
+    (deployed / "charts/web/crds").mkdir()
+    (deployed / "charts/web/crds/things.yaml").write_text(yaml.safe_dump(things_v1))
+    values = {"image": "ghcr.io/example/web:1.0.0"}
+    _installed_from(cluster, tmp_path, namespace, deployed, values)  # helm creates the CRD from crds/
+    assert cluster.api.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, f"things.{group}")
+
+    new_values = {"image": "ghcr.io/example/web:1.1.0"}
+
+    def diff_with(upgrade: dict[str, Any]) -> dict[str, Any]:
+        checkout = tmp_path / f"checkout-{len(upgrade)}"
+        _checkout(checkout, namespace, "1.0.0", new_values, service=False)
+        (checkout / "charts/web/crds").mkdir()
+        (checkout / "charts/web/crds/things.yaml").write_text(yaml.safe_dump(things_v2))
+        (checkout / "charts/web/crds/gadgets.yaml").write_text(yaml.safe_dump(gadgets))
+        web = _helmrelease("web", namespace, new_values)
+        web["spec"].update(upgrade)
+        (checkout / "apps/releases.yaml").write_text(yaml.safe_dump(web, sort_keys=False))
+        _applied_by_flux(cluster, namespace, [web])
+        result = phoebe("diff", "-o", "json", "--repo", str(checkout), "-n", namespace, kubeconfig=cluster.kubeconfig)
+        assert result.code == 1, result.stdout + result.stderr
+        (apps,) = json.loads(result.stdout)["kustomizations"]
+        return {r["name"]: r for r in apps["helmReleases"]}["web"]
+
+    replacing = diff_with({"upgrade": {"crds": "CreateReplace"}})
+    changes = {(o["kind"], o["name"]): o for o in replacing["objects"]}
+    assert sorted((kind, name, o["change"]) for (kind, name), o in changes.items()) == [
+        ("CustomResourceDefinition", f"gadgets.{group}", "created"),
+        ("CustomResourceDefinition", f"things.{group}", "changed"),
+        ("Deployment", "web", "changed"),
+    ]
+    # helm installed it without Flux's origin labels: helm-controller's apply adds them too
+    origin = {"helm.toolkit.fluxcd.io/name": "web", "helm.toolkit.fluxcd.io/namespace": namespace}
+    assert [(f["path"], f["after"]) for f in changes[("CustomResourceDefinition", f"things.{group}")]["fields"]] == [
+        ("metadata.labels", origin),
+        ("spec.versions[name=v1].schema.openAPIV3Schema.properties.spec.properties.color", {"type": "string"}),
+    ]
+    assert (replacing["failures"], replacing["note"]) == ([], None)
+
+    skipping = diff_with({})  # upgrade.crds defaults to Skip
+    assert [(o["kind"], o["change"]) for o in skipping["objects"]] == [("Deployment", "changed")]
+    assert skipping["note"] == f"upgrade.crds is Skip: helm-controller will not create CRD(s) gadgets.{group}"
+    # nothing was written: the CRDs are as helm installed them
+    assert (
+        cluster.api.get_or_none("apiextensions.k8s.io/v1", "CustomResourceDefinition", None, f"gadgets.{group}") is None
+    )

@@ -249,3 +249,77 @@ def test_hooks_are_compared_like_the_rest(write_repo: RepoWriter, phoebe: Phoebe
         ("Deployment/apps/web", "ghcr.io/example/web:1.1.0"),
         ("Job/apps/web-migrate", "ghcr.io/example/web:1.1.0"),
     ]
+
+
+def _crd(plural: str, properties: dict[str, Any]) -> str:
+    kind = plural.rstrip("s").capitalize()
+    return yaml.safe_dump(
+        {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.example.com"},
+            "spec": {
+                "group": "example.com",
+                "names": {"kind": kind, "plural": plural},
+                "scope": "Namespaced",
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": {"type": "object", "properties": properties}},
+                    }
+                ],
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("policy", "changes", "note"),
+    [
+        (
+            None,
+            [],
+            "CRD(s) gadgets.example.com, things.example.com change in the chart; upgrade.crds is Skip: "
+            "helm-controller leaves them",
+        ),
+        (
+            "Create",
+            [("gadgets.example.com", "created")],
+            "CRD(s) things.example.com change in the chart; upgrade.crds Create only creates missing ones",
+        ),
+        ("CreateReplace", [("gadgets.example.com", "created"), ("things.example.com", "changed")], None),
+    ],
+)
+def test_chart_crds_change_as_the_upgrade_policy_says(
+    write_repo: RepoWriter,
+    phoebe: PhoebeRunner,
+    policy: str | None,
+    changes: list[tuple[str, str]],
+    note: str | None,
+) -> None:
+    """crds/ is applied by helm-controller itself, by upgrade.crds: Skip (the default) none, Create
+    the new ones only, CreateReplace all. What the policy leaves is the release's note."""
+    values = BASE_VALUES
+    base = {**_files("1.0.0", values), "charts/web/crds/things.yaml": _crd("things", {"size": {"type": "integer"}})}
+    head = {
+        **_files("1.0.0", values),
+        "charts/web/crds/things.yaml": _crd("things", {"size": {"type": "integer"}, "color": {"type": "string"}}),
+        "charts/web/crds/gadgets.yaml": _crd("gadgets", {}),
+    }
+    if policy is not None:
+        for files in (base, head):
+            release = _release("web", values)
+            release["spec"]["upgrade"] = {"crds": policy}
+            files["apps/web.yaml"] = yaml.safe_dump(release, sort_keys=False)
+    root = write_repo(base)
+    _commit(root, head)
+
+    result = _diff(phoebe, root, "-o", "json")
+
+    assert result.code == (1 if changes else 0), result.stderr
+    (apps,) = json.loads(result.stdout)["kustomizations"]
+    web = {r["name"]: r for r in apps["helmReleases"]}["web"]
+    assert [(o["name"], o["change"]) for o in web["objects"]] == changes
+    assert web["note"] == note
