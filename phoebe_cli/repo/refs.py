@@ -188,7 +188,7 @@ def _lease(kept: Path) -> int | None:
     try:
         fcntl.flock(lease, fcntl.LOCK_SH)
         # still the kept tree (an evicting run renames it away before removing it)?
-        if os.fstat(lease).st_ino == os.stat(kept / LOCK).st_ino:
+        if _same_file(os.fstat(lease), os.stat(kept / LOCK)):
             os.utime(kept / COMPLETE)  # recently used: evicted last
             return lease
     except OSError:
@@ -226,9 +226,12 @@ def _remove(tree: Path, path: str) -> None:
 
 
 def _kept(trees: Path) -> list[tuple[float, Path]]:
-    """The kept trees: (when last used, directory). Another run may evict one while they are listed."""
+    """The kept trees: (when last used, directory). Another run may evict one while they are listed.
+    Not the dot directories: another run's scratch (complete, not yet renamed) or an evicted tree."""
     kept = []
     for mark in trees.glob(f"*/{COMPLETE}"):
+        if mark.parent.name.startswith("."):  # pathlib's * matches them
+            continue
         try:
             kept.append((mark.stat().st_mtime, mark.parent))
         except FileNotFoundError:
@@ -301,20 +304,27 @@ def _evict(trees: Path, keep: str) -> None:
 def _remove_kept(trees: Path, directory: Path) -> None:
     """A kept tree removed, unless a run leases it: renamed away first (under an exclusive lock),
     so that no run finds half of it."""
+    from phoebe_cli.repo.cache import FILE_MODE
+
     try:
-        lock = os.open(directory / LOCK, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        lock = None  # kept by an older phoebe, without a lock file
+        # made in a tree an older phoebe kept without one; fails when the tree is gone
+        lock = os.open(directory / LOCK, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
     except OSError:
         return
     try:
-        if lock is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # the lock may be an evicted tree's, and ``directory`` a tree kept again since and leased
+        # by its own lock: only the lock of the tree now there keeps its lessees safe
+        if not _same_file(os.fstat(lock), os.stat(directory / LOCK, follow_symlinks=False)):
+            return
         evicted = trees / f".evicted-{directory.name}-{os.urandom(4).hex()}"
         directory.rename(evicted)
     except OSError:  # leased (BlockingIOError), or evicted by another run meanwhile
         return
     finally:
-        if lock is not None:
-            os.close(lock)
+        os.close(lock)
     shutil.rmtree(evicted, ignore_errors=True)
+
+
+def _same_file(one: os.stat_result, other: os.stat_result) -> bool:
+    return (one.st_dev, one.st_ino) == (other.st_dev, other.st_ino)
