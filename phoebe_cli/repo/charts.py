@@ -249,3 +249,148 @@ def recall(kind: str, key: str) -> Any:
         return json.loads((chart_cache() / kind / f"{name}.json").read_bytes())
     except (OSError, ValueError):
         return None
+
+
+# --- dependencies of a chart in the checkout -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartDependency:
+    """One entry of ``dependencies`` (Chart.lock's when there is one: it takes precedence)."""
+
+    name: str
+    version: str  # a constraint (Chart.yaml) or an exact version (Chart.lock)
+    repository: str  # "", file://PATH, http(s)://URL or oci://URL
+    alias: str = ""
+
+    @property
+    def key(self) -> str:
+        """What source-controller matches a subchart by: the alias, else the name."""
+        return self.alias or self.name
+
+    @property
+    def local(self) -> bool:
+        return not self.repository or self.repository.startswith("file://")
+
+
+def _yaml_file(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+
+
+def chart_dependencies(directory: Path) -> list[ChartDependency]:
+    """The dependencies a chart directory declares (Chart.lock's when it has one)."""
+    declared = _yaml_file(directory / "Chart.yaml")
+    lock = _yaml_file(directory / "Chart.lock") if (directory / "Chart.lock").is_file() else None
+    entries = (lock if isinstance(lock, Mapping) else declared if isinstance(declared, Mapping) else {}).get(
+        "dependencies"
+    )
+    aliases = {
+        str(d.get("name")): str(d.get("alias") or "")
+        for d in (declared.get("dependencies") or [] if isinstance(declared, Mapping) else [])
+        if isinstance(d, Mapping)
+    }
+    found = []
+    for entry in entries or []:
+        if not isinstance(entry, Mapping) or not entry.get("name"):
+            continue
+        name = str(entry["name"])
+        found.append(
+            ChartDependency(
+                name=name,
+                version=str(entry.get("version") or ""),
+                repository=str(entry.get("repository") or ""),
+                alias=str(entry.get("alias") or aliases.get(name, "")),
+            )
+        )
+    return found
+
+
+def subchart_names(directory: Path) -> list[str]:
+    """The names of the charts in a chart's ``charts/`` (directories and packages), as Helm loads them."""
+    names: list[str] = []
+    charts = directory / "charts"
+    if not charts.is_dir():
+        return names
+    for entry in sorted(charts.iterdir()):
+        if entry.is_dir():
+            data = _yaml_file(entry / "Chart.yaml")
+            if isinstance(data, Mapping) and data.get("name"):
+                names.append(str(data["name"]))
+        elif entry.suffix == ".tgz" and entry.is_file():
+            name = _package_chart_name(entry.read_bytes())
+            if name:
+                names.append(name)
+    return names
+
+
+def _package_chart_name(data: bytes) -> str:
+    import yaml
+
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            for member in archive.getmembers():
+                parts = Path(member.name).parts
+                if len(parts) == 2 and parts[1] == "Chart.yaml" and member.isfile():
+                    handle = archive.extractfile(member)
+                    meta = yaml.safe_load(handle.read()) if handle else None
+                    return str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
+    except (tarfile.TarError, OSError, EOFError, yaml.YAMLError):
+        return ""
+    return ""
+
+
+def missing_dependencies(directory: Path) -> list[ChartDependency]:
+    """The dependencies source-controller would add to a chart from a Git or Bucket source
+    (``DependencyManager.Build``): none when as many subcharts as dependencies are there; else
+    those whose alias (or name) no subchart has."""
+    wanted = chart_dependencies(directory)
+    present = subchart_names(directory)
+    if len(present) == len(wanted):
+        return []
+    return [d for d in wanted if d.key not in present]
+
+
+def with_dependencies(chart: ChartFiles, added: list[tuple[ChartDependency, ChartFiles]], root: Path) -> ChartFiles:
+    """A copy of a checkout chart with the dependencies source-controller would have added in its
+    ``charts/`` (a package as ``NAME-VERSION.tgz``, a local chart as a directory), cached by the
+    chart's digest and theirs; the digest is of all of them. Links are followed only within
+    ``root`` (the checkout), as source-controller's secure loader follows them."""
+    import shutil
+
+    def outside(directory: str, names: list[str]) -> set[str]:
+        return {
+            n
+            for n in names
+            if (Path(directory) / n).is_symlink() and not (Path(directory) / n).resolve().is_relative_to(root)
+        }
+
+    if not added:
+        return chart
+    combined = hashlib.sha256(
+        "|".join([chart.digest, *(f"{d.key}={files.digest}" for d, files in added)]).encode()
+    ).hexdigest()
+    directory = chart_cache() / f"d-{combined}"
+    target = directory / chart.name
+    if (directory / ".chart").is_file():
+        return ChartFiles(target, chart.name, chart.version, "sha256:" + combined)
+    try:
+        with _staging(chart_cache()) as staged:
+            shutil.copytree(chart.path, staged / chart.name, ignore=outside)
+            charts = staged / chart.name / "charts"
+            charts.mkdir(exist_ok=True)
+            for dependency, files in added:
+                package = chart_cache() / f"{files.digest.removeprefix('sha256:')}.tgz"
+                if package.is_file():
+                    shutil.copyfile(package, charts / f"{files.name}-{files.version}.tgz")
+                else:  # a local chart: its directory
+                    shutil.copytree(files.path, charts / dependency.key, ignore=outside)
+            write_private(staged / ".chart", json.dumps([chart.name, chart.version]).encode())
+            _publish(staged, directory)
+    except OSError as exc:
+        raise ChartProblem(f"cannot write the chart cache {directory}: {exc}") from exc
+    return ChartFiles(target, chart.name, chart.version, "sha256:" + combined)

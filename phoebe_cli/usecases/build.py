@@ -55,7 +55,14 @@ from phoebe_cli.flux.helmrelease import (
 from phoebe_cli.flux.helmvalues import effective_values
 from phoebe_cli.flux.objects import ObjectRef
 from phoebe_cli.flux.secrets import MASK, data_of, is_sops_encrypted, mask_secret
-from phoebe_cli.repo.charts import ChartFiles, ChartProblem, local_chart
+from phoebe_cli.repo.charts import (
+    ChartDependency,
+    ChartFiles,
+    ChartProblem,
+    local_chart,
+    missing_dependencies,
+    with_dependencies,
+)
 from phoebe_cli.repo.model import BuildState, RepoModel, object_ref
 
 if TYPE_CHECKING:
@@ -600,7 +607,72 @@ class _Renderer:
             raise _Unavailable(f"chart path {request.chart} is out of {request.source}")
         if not chart_path.is_dir():
             raise _Unavailable(f"chart path {request.chart} does not exist in {request.source}")
-        return local_chart(chart_path)
+        chart = local_chart(chart_path)
+        missing = missing_dependencies(chart_path)
+        if not missing:
+            return chart
+        # source-controller builds the dependencies a chart from Git does not vendor
+        root = directory.resolve()
+        added = [(dependency, self._dependency(dependency, chart_path, root, request)) for dependency in missing]
+        return with_dependencies(chart, added, root)
+
+    def _dependency(
+        self, dependency: ChartDependency, chart_path: Path, root: Path, request: ChartRequest
+    ) -> ChartFiles:
+        """One missing dependency as source-controller's DependencyManager adds it: a local chart
+        (``file://`` or ``charts/NAME``, within the source, its version checked against the
+        constraint) or a chart from the repository URL, with the credentials of the HelmRepository
+        of that URL in the source's namespace (anonymous when there is none)."""
+        from phoebe_cli.flux.semver import InvalidConstraint, pick_version
+
+        what = f"dependency {dependency.key!r} of {request.chart}"
+        if dependency.local:
+            relative = dependency.repository.removeprefix("file://") or f"charts/{dependency.name}"
+            path = (chart_path / relative).resolve()
+            if not path.is_relative_to(root):
+                raise _Unavailable(f"{what}: {dependency.repository} is out of {request.source}")
+            if not (path / "Chart.yaml").is_file():
+                raise _Unavailable(f"{what}: no chart found at '{relative}'")
+            try:
+                local = local_chart(path)
+                accepted = pick_version(dependency.version, [(local.version, "")])
+            except (ChartProblem, InvalidConstraint) as exc:
+                raise _Unavailable(f"{what}: {exc}") from exc
+            if accepted is None:
+                raise _Unavailable(f"{what}: can't get a valid version for constraint '{dependency.version}'")
+            return local
+        url = dependency.repository.rstrip("/")
+        if not url.startswith(("http://", "https://", "oci://")):
+            raise _Unavailable(f"{what}: repository {dependency.repository!r} is not an http(s):// or oci:// URL")
+        namespace = request.source_namespace
+        source = self._repository_at(url, namespace) or {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmRepository",
+            "metadata": {"name": url, "namespace": namespace},
+            "spec": {"url": url, **({"type": "oci"} if url.startswith("oci://") else {})},
+        }
+        name = str((source.get("metadata") or {}).get("name") or url)
+        wanted = ChartRequest(
+            "HelmRepository", namespace, name, chart=dependency.name, version=dependency.version or "*"
+        )
+        try:
+            if url.startswith("oci://"):
+                return self._oci_helm_repository(source, wanted)
+            return self._http_helm_repository(source, wanted)
+        except _Unavailable as exc:
+            raise _Unavailable(f"{what}: {exc}") from exc
+
+    def _repository_at(self, url: str, namespace: str) -> Mapping[str, Any] | None:
+        """The HelmRepository of the checkout at ``url`` in ``namespace`` (for its credentials)."""
+        for ref, declared in self.model.objects.items():
+            spec = declared.obj.get("spec") or {}
+            if (
+                ref.kind == "HelmRepository"
+                and ref.namespace == namespace
+                and str(spec.get("url") or "").rstrip("/") == url
+            ):
+                return declared.obj
+        return None
 
     def _source_directory(self, request: ChartRequest) -> Path:
         names = (request.source_name, f"{request.source_namespace}/{request.source_name}", request.source)

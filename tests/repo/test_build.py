@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -606,3 +607,178 @@ def test_an_unknown_post_render_strategy_fails_that_release(write_repo: RepoWrit
         "error: HelmRelease apps/bad: failed: unknown post-render strategy: 'Sideways'"
     ]
     assert "# HelmRelease apps/good" in result.stdout
+
+
+# --- a checkout chart's dependencies, built as source-controller builds them -------------------------
+
+WRAPPER_CHART = "apiVersion: v2\nname: wrapper\nversion: 0.3.0\ndependencies:\n{deps}"
+WRAPPER_TEMPLATE = (
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-wrapper\n"
+    "data:\n  shared: {{ .Values.common.greeting | quote }}\n"
+)
+COMMON = {
+    "charts/common/Chart.yaml": "apiVersion: v2\nname: common\nversion: 0.1.4\n",
+    "charts/common/values.yaml": "greeting: hello from common\n",
+    "charts/common/templates/cm.yaml": (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-common\n"
+        "data:\n  greeting: {{ .Values.greeting | quote }}\n"
+    ),
+}
+
+
+def _wrapper(deps: str) -> dict[str, str]:
+    return {
+        "charts/wrapper/Chart.yaml": WRAPPER_CHART.format(deps=deps),
+        "charts/wrapper/values.yaml": "widgets:\n  replicas: 2\ncommon: {}\n",
+        "charts/wrapper/templates/cm.yaml": WRAPPER_TEMPLATE,
+        **COMMON,
+    }
+
+
+def test_dependencies_a_checkout_chart_does_not_vendor_are_added(
+    write_repo: RepoWriter,
+    phoebe: PhoebeRunner,
+    helm: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    binaries_home: str,
+) -> None:
+    served = tmp_path / "served"
+    with binaries_env(monkeypatch, binaries_home):
+        for version in ("1.0.0", "1.1.0", "2.0.0"):
+            package_chart(CHARTS_DIR / "widgets", served / "stable", version=version)
+    with ChartRepository(served) as server:
+        url = f"{server.base_url}/stable"
+        deps = (
+            f"  - name: widgets\n    version: '^1'\n    repository: {url}\n"
+            "  - name: common\n    version: 0.1.x\n    repository: file://../common\n"
+        )
+        files = _wrapper(deps)
+        spec = _local_chart("./charts/wrapper") + "values:\n  widgets:\n    message: from the release\n"
+        root = _repo(write_repo, {"hr.yaml": _hr("app", "apps", spec)}, charts=())
+        for relative, text in files.items():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(text)
+
+        result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+
+        assert (result.code, result.stderr) == (0, "")
+        [release] = json.loads(result.stdout)["helmReleases"]
+        names = sorted((o["kind"], o["metadata"]["name"]) for o in release["objects"])
+        assert names == [
+            ("ConfigMap", "app-common"),
+            ("ConfigMap", "app-config"),
+            ("ConfigMap", "app-wrapper"),
+            ("CustomResourceDefinition", "widgets.example.com"),  # the subchart's crds/
+            ("Deployment", "app"),
+            ("Job", "app-migrate"),
+        ]
+        # Helm is the judge: helm dependency build, then helm template, gives the same objects
+        judge = tmp_path / "judge"
+        shutil.copytree(root / "charts", judge)
+        subprocess.run(
+            [str(helm), "dependency", "build", str(judge / "wrapper")],
+            check=True,
+            capture_output=True,
+            env=_helm_env(tmp_path),
+        )
+        assert sorted(p.name for p in (judge / "wrapper" / "charts").iterdir()) == [
+            "common-0.1.4.tgz",
+            "widgets-1.1.0.tgz",
+        ]
+        direct = _helm_template(helm, judge / "wrapper", "app", "apps", {"widgets": {"message": "from the release"}})
+        mine = {
+            (o["kind"], o["metadata"]["name"]): o for o in release["objects"] if o["kind"] != "CustomResourceDefinition"
+        }
+        for obj in direct:
+            key = (obj["kind"], obj["metadata"]["name"])
+            labels = {k: v for k, v in (mine[key]["metadata"].get("labels") or {}).items() if k not in ORIGIN}
+            assert {**mine[key], "metadata": {**mine[key]["metadata"], "labels": labels}} == {
+                **obj,
+                "metadata": {**obj["metadata"], "labels": obj["metadata"].get("labels") or {}},
+            }, key
+
+    # the repository gone: the dependency is cached (the last index, the package)
+    again = phoebe("build", "hr", "--repo", str(root))
+    assert again.code == 0, again.stderr
+
+
+def _helm_env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "helm-home"
+    return {**os.environ, "HELM_CACHE_HOME": str(home), "HELM_CONFIG_HOME": str(home), "HELM_DATA_HOME": str(home)}
+
+
+@pytest.mark.parametrize(
+    ("deps", "reason"),
+    [
+        (
+            "  - name: common\n    version: '>=1.0.0'\n    repository: file://../common\n",
+            "dependency 'common' of ./charts/wrapper: can't get a valid version for constraint '>=1.0.0'",
+        ),
+        (
+            "  - name: common\n    version: '*'\n    repository: file://../../../outside\n",
+            "dependency 'common' of ./charts/wrapper: file://../../../outside is out of "
+            "GitRepository/flux-system/flux-system",
+        ),
+        (
+            "  - name: common\n    version: '*'\n    repository: file://../nowhere\n",
+            "dependency 'common' of ./charts/wrapper: no chart found at '../nowhere'",
+        ),
+        (
+            "  - name: widgets\n    version: '*'\n    repository: '@stable'\n",
+            "dependency 'widgets' of ./charts/wrapper: repository '@stable' is not an http(s):// or oci:// URL",
+        ),
+    ],
+)
+def test_a_dependency_that_cannot_be_added_makes_the_release_partial(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, deps: str, reason: str
+) -> None:
+    root = _repo(
+        write_repo,
+        {"hr.yaml": _hr("app", "apps", _local_chart("./charts/wrapper")), "ok.yaml": _hr("ok", "apps", _local_chart())},
+    )
+    for relative, text in _wrapper(deps).items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+
+    result = phoebe("build", "hr", "--repo", str(root))
+
+    assert result.code == 1
+    assert result.stderr.splitlines() == [f"error: HelmRelease apps/app: partial: {reason}"]
+    assert "# HelmRelease apps/ok" in result.stdout
+
+
+def test_a_dependency_uses_the_credentials_of_the_helmrepository_at_its_url(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binaries_home: str
+) -> None:
+    served = tmp_path / "served"
+    with binaries_env(monkeypatch, binaries_home):
+        package_chart(CHARTS_DIR / "widgets", served / "private", version="1.0.0")
+    with ChartRepository(served, auth=("reader", "pa55word")) as server:
+        url = f"{server.base_url}/private/"  # source-controller normalises the trailing slash
+        deps = f"  - name: widgets\n    version: 1.0.0\n    repository: {url}\n  - name: common\n    version: '*'\n"
+        apps = {"hr.yaml": _hr("app", "apps", _local_chart("./charts/wrapper"))}
+        root = _repo(write_repo, apps, charts=())
+        for relative, text in _wrapper(deps).items():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(text)
+        # the common chart vendored as a directory: only widgets is missing
+        shutil.copytree(root / "charts/common", root / "charts/wrapper/charts/common")
+
+        anonymous = phoebe("build", "hr", "--repo", str(root))
+        assert anonymous.code == 1
+        assert anonymous.stderr.startswith("error: HelmRelease apps/app: partial: dependency 'widgets' of ")
+        assert "401 Unauthorized" in anonymous.stderr
+
+        (root / "apps/repo.yaml").write_text(
+            _helm_repository("private", "flux-system", url.rstrip("/"), "private-auth")
+            + "---\n"
+            + _basic_secret("private-auth", "flux-system", "reader", "pa55word")
+        )
+        (root / "apps/kustomization.yaml").write_text(kustomization_yaml("hr.yaml", "repo.yaml"))
+        result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+
+    assert (result.code, result.stderr) == (0, "")
+    [release] = json.loads(result.stdout)["helmReleases"]
+    assert ("Deployment", "app") in {(o["kind"], o["metadata"]["name"]) for o in release["objects"]}
+    assert "pa55word" not in result.stdout
