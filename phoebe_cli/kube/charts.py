@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # httpx is imported where a request is made: a run that renders from the cache never pays for it
 
-__all__ = ["ChartFetcher", "FetchFailed", "OciReference"]
+__all__ = ["ChartFetcher", "FetchFailed", "OciReference", "TlsMaterial"]
 
 HELM_CHART_LAYER = "application/vnd.cncf.helm.chart.content.v1.tar+gzip"
 MANIFEST_TYPES = ", ".join(
@@ -38,9 +38,12 @@ MANIFEST_TYPES = ", ".join(
 
 
 class FetchFailed(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, *, refused: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        # the server answered and said no (401/403, or TLS: a certificate not trusted, ours not
+        # accepted): not a network that is down, where the last cached answer may stand in
+        self.refused = refused or status in (401, 403)
 
 
 @dataclass(frozen=True)
@@ -73,9 +76,50 @@ class OciReference:
 Credentials = tuple[str, str] | None
 
 
+@dataclass(frozen=True)
+class TlsMaterial:
+    """A source's ``certSecretRef`` (``ca.crt``, ``tls.crt``, ``tls.key``), PEM, in memory only."""
+
+    ca: str = field(default="", repr=False)
+    cert: str = field(default="", repr=False)
+    key: str = field(default="", repr=False)
+
+
+def _ssl_context(tls: TlsMaterial) -> Any:
+    """The system's trust plus the source's CA, and its client certificate: the key is handed to
+    OpenSSL through an anonymous memory file (``memfd``), never a file on disk."""
+    import os
+    import ssl
+
+    context = ssl.create_default_context()
+    if tls.ca:
+        try:
+            context.load_verify_locations(cadata=tls.ca)
+        except (ssl.SSLError, ValueError) as exc:
+            raise FetchFailed("ca.crt is not a PEM certificate") from exc
+    if tls.cert or tls.key:
+        if not (tls.cert and tls.key):
+            raise FetchFailed("a client certificate needs both tls.crt and tls.key")
+        if not hasattr(os, "memfd_create"):
+            raise FetchFailed("client certificates need Linux memfd (the key is never written to disk)")
+        fds = [os.memfd_create(name) for name in ("phoebe-tls-cert", "phoebe-tls-key")]
+        try:
+            for fd, pem in zip(fds, (tls.cert, tls.key), strict=True):
+                os.write(fd, pem.encode())
+            cert_path, key_path = (f"/proc/self/fd/{fd}" for fd in fds)
+            context.load_cert_chain(cert_path, key_path)
+        except (ssl.SSLError, OSError) as exc:
+            raise FetchFailed("tls.crt and tls.key are not a PEM certificate and its key") from exc
+        finally:
+            for fd in fds:
+                os.close(fd)
+    return context
+
+
 class ChartFetcher:
-    def __init__(self, *, timeout: float = 30) -> None:
+    def __init__(self, *, timeout: float = 30, tls: TlsMaterial | None = None) -> None:
         self._timeout = timeout
+        self._tls = tls
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
         # (host, repository, credentials) -> Authorization: one source's token is never another's
@@ -86,7 +130,10 @@ class ChartFetcher:
 
         with self._lock:
             if self._client is None:
-                self._client = httpx.Client(timeout=httpx.Timeout(self._timeout, connect=10), follow_redirects=True)
+                verify: Any = _ssl_context(self._tls) if self._tls is not None else True
+                self._client = httpx.Client(
+                    timeout=httpx.Timeout(self._timeout, connect=10), follow_redirects=True, verify=verify
+                )
             return self._client
 
     def close(self) -> None:
@@ -103,7 +150,7 @@ class ChartFetcher:
         except httpx.TimeoutException as exc:
             raise FetchFailed(f"{_where(url)}: timed out") from exc
         except httpx.HTTPError as exc:
-            raise FetchFailed(f"{_where(url)}: {_reason(exc)}") from exc
+            raise FetchFailed(f"{_where(url)}: {_reason(exc)}", refused=_tls_refusal(exc)) from exc
 
     def get(self, url: str, auth: Credentials = None) -> bytes:
         """An HTTP(S) GET (a repository index, a chart package); basic auth only to the host of ``url``."""
@@ -223,8 +270,27 @@ def _where(url: str) -> str:
     )
 
 
+def _tls_refusal(exc: BaseException) -> bool:
+    """Whether the TLS handshake failed (untrusted certificate, a client certificate refused)."""
+    import ssl
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _reason(exc: httpx.HTTPError) -> str:
     text = str(exc) or type(exc).__name__
+    if _tls_refusal(exc):
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            why = text.partition("certificate verify failed:")[2].partition("(_ssl")[0].strip()
+            return f"the server's certificate is not trusted ({why}): give its CA as ca.crt in certSecretRef"
+        if "CERTIFICATE_REQUIRED" in text or "HANDSHAKE_FAILURE" in text:
+            return "the server wants a client certificate: give tls.crt and tls.key in certSecretRef"
+        return f"TLS handshake failed ({text.splitlines()[0]})"
     if "Connection refused" in text or "ConnectError" in type(exc).__name__:
         return "connection refused" if "refused" in text else f"cannot connect ({text})"
     return text.splitlines()[0]

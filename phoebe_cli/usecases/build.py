@@ -66,7 +66,7 @@ from phoebe_cli.repo.charts import (
 from phoebe_cli.repo.model import BuildState, RepoModel, object_ref
 
 if TYPE_CHECKING:
-    from phoebe_cli.kube.charts import ChartFetcher, OciReference
+    from phoebe_cli.kube.charts import ChartFetcher, OciReference, TlsMaterial
     from phoebe_cli.kube.session import Session
     from phoebe_cli.repo.helm import Helm, Rendered
     from phoebe_cli.repo.kustomize import Kustomize
@@ -330,11 +330,13 @@ class _Renderer:
         self._fetcher: ChartFetcher | None = None
         self._lock = threading.Lock()
         self._charts: dict[tuple[Any, ...], Future[ChartFiles]] = {}
+        self._tls_fetchers: dict[TlsMaterial, ChartFetcher] = {}
         self._index = model_index(model)
 
     def close(self) -> None:
-        if self._fetcher is not None:
-            self._fetcher.close()
+        for fetcher in [self._fetcher, *self._tls_fetchers.values()]:
+            if fetcher is not None:
+                fetcher.close()
 
     @property
     def fetcher(self) -> ChartFetcher:
@@ -709,6 +711,7 @@ class _Renderer:
             if cached is not None:
                 return cached
         creds = self._credentials(source)
+        fetcher = self._fetcher_for(source)
         index_key = f"index|{url}"
         text: str | None = None
         offline_note = ""
@@ -716,10 +719,10 @@ class _Renderer:
             offline_note = "offline"
         else:
             try:
-                text = self.fetcher.get(url.rstrip("/") + "/index.yaml", creds).decode()
+                text = fetcher.get(url.rstrip("/") + "/index.yaml", creds).decode()
                 remember("indexes", index_key, text)
             except FetchFailed as exc:
-                if exc.status in (401, 403):
+                if exc.refused:
                     raise _Unavailable(f"{request.source}: {exc}") from exc
                 offline_note = str(exc)
         if text is None:
@@ -747,7 +750,7 @@ class _Renderer:
             )
         package_url = resolve_url(url, entry.urls[0])
         try:
-            data = self.fetcher.get(
+            data = fetcher.get(
                 package_url, creds if same_host(url, package_url) or spec.get("passCredentials") else None
             )
         except FetchFailed as exc:
@@ -777,6 +780,7 @@ class _Renderer:
             digest="",
             media_type="",
             what=request.source,
+            fetcher=self._fetcher_for(source),
         )
         return chart
 
@@ -803,6 +807,7 @@ class _Renderer:
             digest=digest,
             media_type=str(selector.get("mediaType") or ""),
             what=request.source,
+            fetcher=self._fetcher_for(source),
         )
         # helm-controller installs it as <version>+<digest>: a moved tag is a new chart version
         from phoebe_cli.flux.helmrelease import oci_chart_version
@@ -824,6 +829,7 @@ class _Renderer:
         digest: str,
         media_type: str,
         what: str,
+        fetcher: ChartFetcher,
     ) -> tuple[ChartFiles, str, str]:
         """The chart, the digest of its manifest, and the tag it was found by ("" for a digest)."""
         from phoebe_cli.flux.semver import InvalidConstraint, pick_version
@@ -843,10 +849,10 @@ class _Renderer:
             if semver:
                 tags_key = f"tags|{ref}"
                 try:
-                    tags = self.fetcher.oci_tags(ref, creds)
+                    tags = fetcher.oci_tags(ref, creds)
                     remember("indexes", tags_key, tags)
                 except FetchFailed as exc:
-                    if exc.status in (401, 403):
+                    if exc.refused:
                         raise
                     tags = recall("indexes", tags_key)
                     if not isinstance(tags, list):
@@ -860,13 +866,13 @@ class _Renderer:
                     raise _Unavailable(f"{what}: no tag of {ref} matches {semver!r}")
                 tag = chosen.replace("+", "_")
                 resolution_key = f"oci|{what}|{ref}|{tag}|{digest}|{media_type}"
-            manifest, manifest_digest = self.fetcher.oci_manifest(ref, digest or tag, creds)
+            manifest, manifest_digest = fetcher.oci_manifest(ref, digest or tag, creds)
             layer = chart_layer(manifest, media_type)
             if layer is None:
                 raise _Unavailable(f"{what}: {ref}:{digest or tag} holds no Helm chart layer")
             cached = cached_package(layer)
             if cached is None:
-                cached = store_package(self.fetcher.oci_blob(ref, layer, creds), layer)
+                cached = store_package(fetcher.oci_blob(ref, layer, creds), layer)
         except FetchFailed as exc:
             raise _Unavailable(f"{what}: {exc}") from exc
         remember("resolved", resolution_key, {"digest": cached.digest, "manifest": manifest_digest})
@@ -877,8 +883,10 @@ class _Renderer:
     def _secret(self, namespace: str, name: str) -> Mapping[str, Any] | None:
         return self._object(namespace, "Secret", name)
 
-    def _secret_data(self, source: Mapping[str, Any], what: str) -> dict[str, str] | None:
-        secret_ref = ((source.get("spec") or {}).get("secretRef") or {}).get("name")
+    def _secret_data(
+        self, source: Mapping[str, Any], what: str, field_name: str = "secretRef"
+    ) -> dict[str, str] | None:
+        secret_ref = ((source.get("spec") or {}).get(field_name) or {}).get("name")
         if not secret_ref:
             return None
         namespace = str((source.get("metadata") or {}).get("namespace") or "")
@@ -899,6 +907,36 @@ class _Renderer:
                 continue
         values.update({str(k): str(v) for k, v in data_of(secret, "stringData").items()})
         return values
+
+    def _fetcher_for(self, source: Mapping[str, Any]) -> ChartFetcher:
+        """The run's fetcher, or one of its own for a source with TLS material (its CA, its client
+        certificate): one per distinct material, kept in memory for the run."""
+        tls = self._tls(source)
+        if tls is None:
+            return self.fetcher
+        from phoebe_cli.kube.charts import ChartFetcher
+
+        with self._lock:
+            found = self._tls_fetchers.get(tls)
+            if found is None:
+                found = self._tls_fetchers[tls] = ChartFetcher(tls=tls)
+            return found
+
+    def _tls(self, source: Mapping[str, Any]) -> TlsMaterial | None:
+        """``spec.certSecretRef`` (``ca.crt``, ``tls.crt``, ``tls.key``) as source-controller reads
+        it; for a HelmRepository without one, the deprecated ``caFile``/``certFile``/``keyFile``
+        keys of its ``secretRef``."""
+        from phoebe_cli.kube.charts import TlsMaterial
+
+        metadata = source.get("metadata") or {}
+        what = f"{source.get('kind')} {metadata.get('namespace')}/{metadata.get('name')}"
+        data = self._secret_data(source, what, "certSecretRef")
+        keys = ("ca.crt", "tls.crt", "tls.key")
+        if data is None and source.get("kind") == "HelmRepository":
+            data, keys = self._secret_data(source, what), ("caFile", "certFile", "keyFile")
+        if not data or not any(data.get(k) for k in keys):
+            return None
+        return TlsMaterial(*(data.get(k, "") for k in keys))
 
     def _credentials(self, source: Mapping[str, Any], registry_host: str = "") -> tuple[str, str] | None:
         """Basic credentials from the source's secretRef: ``username``/``password``, else (OCI) the

@@ -49,9 +49,13 @@ def _htpasswd_line(user: str, password: str) -> str:
 class Registry:
     """A distribution registry process with its storage under ``workdir``."""
 
-    def __init__(self, workdir: Path, *, auth: tuple[str, str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, *, auth: tuple[str, str] | None = None, port: int = 0, tls: tuple[str, str] | None = None
+    ) -> None:
+        """``tls``: (certificate PEM, key PEM) to serve HTTPS with (test keys, written in ``workdir``)."""
         self.workdir = workdir
         self.auth = auth
+        self.tls = tls
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -74,6 +78,11 @@ class Registry:
             },
             "http": {"addr": self.host, "headers": {"X-Content-Type-Options": ["nosniff"]}},
         }
+        if self.tls is not None:
+            cert, key = self.workdir / "tls.crt", self.workdir / "tls.key"
+            cert.write_text(self.tls[0])
+            key.write_text(self.tls[1])
+            config["http"]["tls"] = {"certificate": str(cert), "key": str(key)}  # type: ignore[index]
         if self.auth is not None:
             htpasswd = self.workdir / "htpasswd"
             htpasswd.write_text(_htpasswd_line(*self.auth))
@@ -105,7 +114,9 @@ class Registry:
                 raise BuildError(f"the registry exited at start ({self.process.returncode}):\n{tail}")
             try:
                 # 200 open, 401 with auth: either way it answers the registry API.
-                if httpx.get(f"http://{self.host}/v2/", timeout=2).status_code in (200, 401):
+                scheme = "https" if self.tls else "http"
+                # readiness only: the test's client verifies the certificate, not this probe
+                if httpx.get(f"{scheme}://{self.host}/v2/", timeout=2, verify=False).status_code in (200, 401):
                     return self
             except httpx.TransportError:
                 pass

@@ -782,3 +782,120 @@ def test_a_dependency_uses_the_credentials_of_the_helmrepository_at_its_url(
     [release] = json.loads(result.stdout)["helmReleases"]
     assert ("Deployment", "app") in {(o["kind"], o["metadata"]["name"]) for o in release["objects"]}
     assert "pa55word" not in result.stdout
+
+
+# --- TLS: a private CA, client certificates (certSecretRef) ----------------------------------------
+
+
+def _tls_secret(name: str, namespace: str, data: dict[str, str]) -> str:
+    return yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}, "stringData": data}
+    )
+
+
+def test_repositories_behind_a_private_ca_and_client_certificates(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binaries_home: str
+) -> None:
+    from tests.support.tlscerts import PrivateCA
+
+    ca = PrivateCA()
+    server_cert, client_cert = ca.server(), ca.client()
+    served = tmp_path / "served"
+    with binaries_env(monkeypatch, binaries_home):
+        package_chart(CHARTS_DIR / "widgets", served / "stable", version="1.0.0")
+    with (
+        ChartRepository(served, tls=(server_cert.cert, server_cert.key)) as private,
+        ChartRepository(served, tls=(server_cert.cert, server_cert.key), client_ca=ca.cert) as mutual,
+    ):
+        extra = "  certSecretRef:\n    name: {}\n"
+        repos = [
+            _helm_repository("ca", "apps", f"{private.base_url}/stable", extra=extra.format("ca-only")),
+            _helm_repository("system", "apps", f"{private.base_url}/stable"),  # the system's trust only
+            _helm_repository("mtls", "apps", f"{mutual.base_url}/stable", extra=extra.format("client")),
+            _helm_repository("nocert", "apps", f"{mutual.base_url}/stable", extra=extra.format("ca-only")),
+            # the deprecated form: TLS keys in the secretRef
+            _helm_repository("legacy", "apps", f"{mutual.base_url}/stable", "legacy"),
+            _tls_secret("ca-only", "apps", {"ca.crt": ca.cert}),
+            _tls_secret("client", "apps", {"ca.crt": ca.cert, "tls.crt": client_cert.cert, "tls.key": client_cert.key}),
+            _tls_secret(
+                "legacy", "apps", {"caFile": ca.cert, "certFile": client_cert.cert, "keyFile": client_cert.key}
+            ),
+        ]
+        apps = {"repos.yaml": "---\n".join(repos)}
+        for name in ("ca", "system", "mtls", "nocert", "legacy"):
+            apps[f"{name}.yaml"] = _hr(name, "apps", _from_repository("widgets", "1.0.0", name))
+        root = _repo(write_repo, apps, charts=())
+
+        result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+
+    assert result.code == 1
+    states = {r["name"]: (r["state"], r.get("reason", "")) for r in json.loads(result.stdout)["helmReleases"]}
+    assert {name: state for name, (state, _) in states.items()} == {
+        "ca": "rendered",
+        "legacy": "rendered",
+        "mtls": "rendered",
+        "nocert": "partial",
+        "system": "partial",
+    }
+    assert states["system"][1] == (
+        f"HelmRepository/apps/system: {private.base_url}/stable/index.yaml: the server's certificate is not trusted "
+        "(unable to get local issuer certificate): give its CA as ca.crt in certSecretRef"
+    )
+    assert states["nocert"][1] == (
+        f"HelmRepository/apps/nocert: {mutual.base_url}/stable/index.yaml: the server wants a client certificate: "
+        "give tls.crt and tls.key in certSecretRef"
+    )
+    for pem in (client_cert.key, client_cert.cert):
+        assert pem.strip().splitlines()[1] not in result.stdout + result.stderr
+    # the key went to OpenSSL through memory: the chart cache holds nothing of it (the build
+    # cache holds the checkout's plain Secrets as the checkout does: docs/architecture.md)
+    cache = Path(os.environ["XDG_CACHE_HOME"]) / "phoebe" / "charts"
+    needle = client_cert.key.strip().splitlines()[1].encode()
+    assert not [p for p in cache.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_an_oci_registry_behind_a_private_ca(
+    write_repo: RepoWriter, phoebe: PhoebeRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binaries_home: str
+) -> None:
+    from tests.cluster.registry import Registry, helm_push
+    from tests.support.tlscerts import PrivateCA
+
+    ca = PrivateCA()
+    server = ca.server()
+    with binaries_env(monkeypatch, binaries_home):
+        registry = Registry(tmp_path / "registry").start()  # plain HTTP to push (helm push --plain-http)
+        package = package_chart(CHARTS_DIR / "widgets", tmp_path / "packages", version="1.0.0", index=False)
+        helm_push(package, f"oci://{registry.host}/charts")
+        registry.stop()
+        registry = Registry(tmp_path / "registry", port=registry.port, tls=(server.cert, server.key)).start()
+    try:
+        url = f"oci://{registry.host}/charts/widgets"
+
+        def oci_source(name: str, cert_secret: str | None) -> str:
+            text = _oci_repository(name, "apps", url, "tag: 1.0.0", None).replace("  insecure: true\n", "")
+            return text + (f"  certSecretRef:\n    name: {cert_secret}\n" if cert_secret else "")
+
+        apps = {
+            "sources.yaml": "---\n".join(
+                [
+                    oci_source("trusted", "registry-ca"),
+                    oci_source("untrusted", None),
+                    _tls_secret("registry-ca", "apps", {"ca.crt": ca.cert}),
+                ]
+            ),
+            "releases.yaml": "---\n".join(
+                _hr(name, "apps", f"chartRef:\n  kind: OCIRepository\n  name: {name}\n")
+                for name in ("trusted", "untrusted")
+            ),
+        }
+        root = _repo(write_repo, apps, charts=())
+
+        result = phoebe("build", "hr", "--repo", str(root), "-o", "json")
+    finally:
+        registry.stop()
+
+    assert result.code == 1
+    found = {r["name"]: (r["state"], r.get("reason", "")) for r in json.loads(result.stdout)["helmReleases"]}
+    assert found["trusted"] == ("rendered", "")
+    assert found["untrusted"][0] == "partial"
+    assert "the server's certificate is not trusted" in found["untrusted"][1]

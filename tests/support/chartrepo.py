@@ -143,16 +143,28 @@ class _Server(http.server.ThreadingHTTPServer):
 class ChartRepository:
     """An HTTP server for the Helm repositories under ``root`` (see the module docstring)."""
 
-    def __init__(self, root: Path, *, auth: tuple[str, str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        auth: tuple[str, str] | None = None,
+        port: int = 0,
+        tls: tuple[str, str] | None = None,
+        client_ca: str | None = None,
+    ) -> None:
+        """``tls``: (certificate PEM, key PEM) to serve HTTPS with; ``client_ca``: a CA (PEM) whose
+        client certificates the server then demands."""
         self.root = root
         self.auth = auth
         self.port = port
+        self.tls = tls
+        self.client_ca = client_ca
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def requests(self) -> list[str]:
@@ -166,6 +178,8 @@ class ChartRepository:
         if self.auth is not None:
             user, password = self.auth
             server.expected_authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        if self.tls is not None:
+            server.socket = _tls_context(self.tls, self.client_ca).wrap_socket(server.socket, server_side=True)
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, name="chart-repository", daemon=True)
@@ -186,6 +200,23 @@ class ChartRepository:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _tls_context(tls: tuple[str, str], client_ca: str | None) -> Any:
+    import os
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory(prefix="phoebe-tls-") as scratch:  # test keys, not secrets
+        cert, key = os.path.join(scratch, "tls.crt"), os.path.join(scratch, "tls.key")
+        for path, pem in ((cert, tls[0]), (key, tls[1])):
+            with open(path, "w") as handle:
+                handle.write(pem)
+        context.load_cert_chain(cert, key)
+    if client_ca is not None:
+        context.load_verify_locations(cadata=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 @contextmanager
