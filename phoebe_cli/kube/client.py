@@ -8,7 +8,9 @@ Retries (``_retryable``): an answer of 429 (the server's API Priority and Fairne
 in-flight limit, turned the request away before handling it) is asked again whatever the method;
 500, 502, 503 and 504 only for a GET — a PATCH, POST, PUT or DELETE that failed there may have
 happened, and is never sent twice. Streams (watches, logs) are retried the same way while they are
-being established, never once a line has arrived. At most ``MAX_RETRIES`` more attempts, waiting
+being established, never once a line has arrived. A request whose connection (or HTTP/2 stream)
+is lost before its answer is asked again when it is a read or a dry-run (it changed nothing). At most
+``MAX_RETRIES`` more attempts, waiting
 ``Retry-After`` when the server sends it (at most ``MAX_RETRY_AFTER_SECONDS``), else
 ``RETRY_BACKOFF_SECONDS`` doubled each time, plus up to half again at random (so that requests
 turned away together do not all come back together), and never more than ``MAX_RETRY_WAIT_SECONDS``
@@ -263,7 +265,15 @@ class KubeClient:
                     if http is self._http and _connection_terminated(exc):
                         http = self._fallback()
                         continue
-                    raise _transport_error(exc, self.access) from exc
+                    # a stream the connection lost before its answer: a read, or a dry-run, has
+                    # changed nothing and is asked again; a write is never sent twice
+                    if _resendable(method, query) and await retries.lost():
+                        continue
+                    raise retries.told(_transport_error(exc, self.access)) from exc
+                except (httpx.ReadError, httpx.WriteError) as exc:  # the connection reset under it
+                    if _resendable(method, query) and await retries.lost():
+                        continue
+                    raise retries.told(_transport_error(exc, self.access)) from exc
                 except httpx.HTTPError as exc:
                     raise _transport_error(exc, self.access) from exc
             if response.is_success:
@@ -368,6 +378,10 @@ class KubeClient:
             await retries.sleep()
 
 
+def _resendable(method: str, query: Mapping[str, str]) -> bool:
+    return method.upper() in IDEMPOTENT_METHODS or query.get("dryRun") == "All"
+
+
 def _connection_terminated(exc: httpx.RemoteProtocolError) -> bool:
     return any("ConnectionTerminated" in str(cause) for cause in _causes(exc))
 
@@ -438,6 +452,17 @@ class _Retries:
         """``should_retry`` and, when it says so, ``sleep``."""
         if not self.should_retry(method, response):
             return False
+        await self.sleep()
+        return True
+
+    async def lost(self) -> bool:
+        """Another attempt after a lost stream (no answer to wait on: the doubling backoff)."""
+        if self.attempts > MAX_RETRIES:
+            return False
+        wait = RETRY_BACKOFF_SECONDS * (2 ** (self.attempts - 1)) * (1 + random.uniform(0.0, 0.5))
+        if self.waited + wait > MAX_RETRY_WAIT_SECONDS:
+            return False
+        self._next_wait = wait
         await self.sleep()
         return True
 
@@ -531,6 +556,10 @@ def _transport_error(exc: httpx.HTTPError, access: ClusterAccess) -> ClusterErro
             return ClusterUnreachable(f"cannot reach the cluster at {server}: host name not found", detail=text)
         if isinstance(cause, ConnectionRefusedError):
             return ClusterUnreachable(f"cannot reach the cluster at {server}: connection refused", detail=text)
+        if type(cause).__name__ == "StreamClosedError":  # h2: the server reset or dropped the stream
+            return ClusterUnreachable(
+                f"the connection to {server} lost the request (HTTP/2 stream closed)", detail=text
+            )
     if isinstance(exc, httpx.ConnectTimeout):
         return ClusterUnreachable(f"cannot reach the cluster at {server}: connection timed out", detail=text)
     if isinstance(exc, httpx.TimeoutException):

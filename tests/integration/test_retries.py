@@ -333,3 +333,58 @@ def test_the_test_api_sees_the_same_503(cluster: Cluster, unavailable_api: str) 
     with pytest.raises(ApiError) as answer:
         cluster.api._call("GET", f"{unavailable_api}/anything")
     assert answer.value.status_code == 503
+
+
+# --- connections lost under a request ---------------------------------------------------------------
+def test_reads_and_dry_runs_on_a_lost_connection_are_asked_again_writes_never(
+    cluster: Cluster, namespace: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A proxy that drops the first connections as their first request arrives (unanswered): a GET
+    and a server-side dry-run are asked again on a new connection and succeed; a real PATCH is
+    never sent twice — one line, and nothing changed on the cluster."""
+    from tests.integration.test_proxy_tls import kubeconfig as proxied_kubeconfig
+    from tests.integration.tunnel import TunnelProxy
+
+    monkeypatch.setattr(kube_client, "RETRY_BACKOFF_SECONDS", 0.01)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lost", "namespace": namespace}}
+    cluster.api.apply({**config_map, "data": {"v": "1"}})
+    path = f"/api/v1/namespaces/{namespace}/configmaps/lost"
+
+    async def run(kubeconfig: Path) -> tuple[dict[str, Any], dict[str, Any], BaseException | None]:
+        async with KubeClient(load_cluster_access(str(kubeconfig), None)) as kube:
+            read = await kube.get_json(path)
+            patch = {"data": {"v": "2"}}
+            dry = await kube.send_json(
+                "PATCH", path, patch, content_type="application/merge-patch+json", params={"dryRun": "All"}
+            )
+            failed = None
+            try:
+                await kube.send_json("PATCH", path, {"data": {"v": "3"}}, content_type="application/merge-patch+json")
+            except ClusterUnreachable as error:
+                failed = error
+            return read, dry, failed
+
+    # one connection (HTTP/2), cut at its first request; the client opens another
+    with TunnelProxy(cut=1) as proxy:
+        kubeconfig = proxied_kubeconfig(cluster, tmp_path / "kc-read", **{"proxy-url": proxy.url})
+        read, dry, failed = asyncio.run(run(kubeconfig))
+    assert len(proxy.cuts) == 1 and len(proxy.tunnels) >= 2  # the first cut, then a new one that answered
+    assert read["data"] == {"v": "1"} and dry["data"] == {"v": "2"} and failed is None
+
+    async def write_only(kubeconfig: Path) -> BaseException | None:
+        async with KubeClient(load_cluster_access(str(kubeconfig), None)) as kube:
+            try:
+                await kube.send_json("PATCH", path, {"data": {"v": "4"}}, content_type="application/merge-patch+json")
+            except ClusterUnreachable as error:
+                return error
+            return None
+
+    with TunnelProxy(cut=1) as proxy:
+        kubeconfig = proxied_kubeconfig(cluster, tmp_path / "kc-write", **{"proxy-url": proxy.url})
+        error = asyncio.run(write_only(kubeconfig))
+    assert error is not None and len(proxy.tunnels) == 1  # asked once, never again
+    assert str(error).startswith(
+        f"cannot reach the cluster at https://127.0.0.1:{cluster.plane.server.rsplit(':', 1)[1]}"
+    )
+    assert "\n" not in str(error)
+    assert cluster.api.get("v1", "ConfigMap", namespace, "lost")["data"] == {"v": "3"}  # the write before: once

@@ -34,6 +34,10 @@ class TunnelProxy:
     tls: tuple[Path, Path] | None = None
     credentials: tuple[str, str] | None = None  # required user and password, if any
     socks: bool = False  # a SOCKS5 proxy instead of HTTP CONNECT
+    # the first ``cut`` tunnels are closed when the client's first request arrives (its first TLS
+    # application record after the handshake), unanswered: a connection lost under a request
+    cut: int = 0
+    cuts: list[str] = field(default_factory=list)  # the targets of the tunnels cut
     tunnels: list[Tunnel] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # CONNECT targets answered with an error
     port: int = 0
@@ -133,8 +137,18 @@ class TunnelProxy:
         hello = await reader.read(65536)
         self.tunnels.append(Tunnel(target, authorization, server_name_indication(hello)))
         upstream_writer.write(hello)
+        cutting = len(self.cuts) < self.cut
+        if cutting:
+            self.cuts.append(target)
+        outgoing = _pipe_until_request(reader, upstream_writer) if cutting else _pipe(reader, upstream_writer)
         try:
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            if cutting:
+                answers = asyncio.ensure_future(_pipe(upstream_reader, writer))
+                await outgoing  # the request arrived: drop it and the connection, unanswered
+                answers.cancel()
+                writer.transport.abort()
+                return
+            await asyncio.gather(outgoing, _pipe(upstream_reader, writer))
         finally:
             upstream_writer.close()
 
@@ -168,6 +182,26 @@ class TunnelProxy:
             await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
         finally:
             upstream_writer.close()
+
+
+async def _pipe_until_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Relay the client's TLS records up to its first request: in TLS 1.3 the client's first
+    application-data record (type 23) is its encrypted Finished, the second carries the request."""
+    buffer = b""
+    seen = 0
+    while chunk := await reader.read(65536):
+        buffer += chunk
+        while len(buffer) >= 5:
+            length = int.from_bytes(buffer[3:5], "big")
+            if len(buffer) < 5 + length:
+                break
+            record, buffer = buffer[: 5 + length], buffer[5 + length :]
+            if record[0] == 23:
+                seen += 1
+                if seen == 2:
+                    return
+            writer.write(record)
+            await writer.drain()
 
 
 def _basic(user: str, password: str) -> str:
