@@ -37,6 +37,13 @@ MAX_RELEASE_NAME = 53
 CRD_POLICIES = ("Skip", "Create", "CreateReplace")
 POST_RENDER_STRATEGIES = ("Combined", "Separate", "NoHooks")
 
+
+def default_post_render_strategy(helm3_defaults: bool) -> str:
+    """helm-controller's strategy for a HelmRelease that names none: Helm 4's ``Combined``, or
+    Helm 3's ``NoHooks`` when it runs with the ``UseHelm3Defaults`` feature gate."""
+    return "NoHooks" if helm3_defaults else "Combined"
+
+
 __all__ = [
     "NAMESPACE_LABEL",
     "NAME_LABEL",
@@ -92,7 +99,8 @@ class HelmReleaseSettings:
     common_labels: dict[str, str] = field(default_factory=dict)
     common_annotations: dict[str, str] = field(default_factory=dict)
     disable_hooks: bool = False
-    post_render_strategy: str = "Combined"  # Combined | Separate | NoHooks (Helm 4's; Combined by default)
+    # Combined | Separate | NoHooks; "" when unset: helm-controller's default (``default_post_render_strategy``)
+    post_render_strategy: str = ""
 
     @property
     def helm_chart_name(self) -> str:
@@ -134,7 +142,7 @@ def settings_of(release: Mapping[str, Any], default_namespace: str = "default") 
         common_labels=_strings(common.get("labels")),
         common_annotations=_strings(common.get("annotations")),
         disable_hooks=bool(install.get("disableHooks")),
-        post_render_strategy=str(spec.get("postRenderStrategy") or "Combined"),
+        post_render_strategy=str(spec.get("postRenderStrategy") or ""),
     )
 
 

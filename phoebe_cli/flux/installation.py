@@ -216,6 +216,12 @@ def strict_substitution(gates: Mapping[str, bool], version: tuple[int, int] | No
     return None
 
 
+def helm3_defaults_of(deployment: Mapping[str, Any]) -> bool:
+    """Whether a running helm-controller Deployment has the ``UseHelm3Defaults`` gate on (off by
+    default in v1.6: Helm 4's behaviours)."""
+    return feature_gates(deployment).get("UseHelm3Defaults", False)
+
+
 def strict_substitution_of(deployment: Mapping[str, Any]) -> bool | None:
     """The same for a running kustomize-controller Deployment (its args and its image)."""
     containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []

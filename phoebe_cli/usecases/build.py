@@ -88,6 +88,8 @@ class RenderOptions:
     use_cache: bool = True  # renders (charts are always cached by digest)
     refresh: bool = False  # resolve tags and exact versions again instead of trusting the last answer
     lookup: ObjectLookup | None = None  # ConfigMaps/Secrets the checkout does not hold
+    # for a HelmRelease without spec.postRenderStrategy: the cluster's helm-controller's default
+    post_render_strategy: str = "Combined"
     workers: int = 0  # 0: the CPU count
 
 
@@ -266,6 +268,7 @@ async def build_on_cluster(session: Session, model: RepoModel, options: BuildOpt
         kube_version=options.render.kube_version or cluster.kube_version,
         api_versions=tuple(sorted(set(cluster.api_versions) | set(options.render.api_versions))),
         lookup=cluster.lookup,
+        post_render_strategy=cluster.post_render_strategy,
     )
     result = await asyncio.to_thread(build, model, dataclasses.replace(options, render=render))
     read = ClusterRead(cluster.context, render.kube_version, len(render.api_versions), cluster.objects_read())
@@ -451,7 +454,7 @@ class _Renderer:
             "chart": [chart.digest, chart.name, chart.version],
             "values": values_digest(values),
             "release": [settings.namespace, settings.name, settings.release_name, settings.release_namespace],
-            "post": [list(settings.post_renderers), settings.post_render_strategy],
+            "post": [list(settings.post_renderers), self._strategy(settings)],
             "common": [settings.common_labels, settings.common_annotations],
             "kube": [self.options.kube_version, list(self.options.api_versions)],
             "helm": self.helm.version,
@@ -509,12 +512,15 @@ class _Renderer:
             remember("renders", key, {"manifest": rendered.manifest, "hooks": rendered.hooks, "crds": rendered.crds})
         return rendered, False
 
+    def _strategy(self, settings: HelmReleaseSettings) -> str:
+        return settings.post_render_strategy or self.options.post_render_strategy
+
     def _post_render_all(self, settings: HelmReleaseSettings, rendered: Rendered) -> None:
         """The post-renderers (kustomize entries, commonMetadata, origin labels) over what
         ``spec.postRenderStrategy`` hands them, as Helm 4 in helm-controller runs them."""
         from phoebe_cli.repo.helm import HOOK_ANNOTATION
 
-        strategy = settings.post_render_strategy
+        strategy = self._strategy(settings)
         if strategy not in POST_RENDER_STRATEGIES:
             raise _Refused(f"unknown post-render strategy: {strategy!r}")
         groups = [rendered.manifest, *([rendered.hooks] if strategy == "Separate" and rendered.hooks else [])]

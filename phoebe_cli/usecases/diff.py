@@ -1135,6 +1135,7 @@ async def releases_against_cluster(
         sources=dict(model_options(options.repo).sources),
         use_cache=options.repo.use_cache,
         lookup=cluster.lookup,
+        post_render_strategy=cluster.post_render_strategy,
     )
     per_ks: dict[ObjectRef, list[fluxdiff.ReleaseDiff]] = {}
     try:

@@ -27,6 +27,7 @@ class ClusterRenderInputs:
     api_versions: tuple[str, ...]  # helm's .Capabilities.APIVersions on that cluster
     lookup: ObjectLookup = field(repr=False)
     objects_read: Callable[[], int] = field(repr=False, default=lambda: 0)  # ConfigMaps/Secrets found there
+    post_render_strategy: str = "Combined"  # helm-controller's default (NoHooks with UseHelm3Defaults)
 
 
 async def kube_version_of(session: Session) -> str:
@@ -81,11 +82,30 @@ def cluster_objects(session: Session) -> tuple[ObjectLookup, Callable[[], int]]:
     return lookup, found
 
 
+async def default_post_render_strategy_of(session: Session) -> str:
+    """The post-render strategy helm-controller uses when a HelmRelease names none: from its
+    Deployment's ``UseHelm3Defaults`` gate; Helm 4's default when it cannot be read."""
+    from phoebe_cli.errors import ClusterError
+    from phoebe_cli.flux.helmrelease import default_post_render_strategy
+    from phoebe_cli.flux.installation import helm3_defaults_of
+    from phoebe_cli.kube.discovery import DEPLOYMENTS
+
+    try:
+        deployment = await session.kube.get_json(
+            DEPLOYMENTS.object_path(session.flux_namespace, "helm-controller"), what="the helm-controller Deployment"
+        )
+    except ClusterError:
+        return default_post_render_strategy(False)
+    return default_post_render_strategy(helm3_defaults_of(deployment))
+
+
 async def render_inputs(session: Session, catalog: ApiCatalog | None = None) -> ClusterRenderInputs:
     """Everything a render reads from this cluster; raises the ClusterError of ``/version`` or
     discovery (unreachable, 401, 403) so a caller can tell a cluster that is not there."""
     import asyncio
 
-    version, api_versions = await asyncio.gather(kube_version_of(session), api_versions_of(session, catalog))
+    version, api_versions, strategy = await asyncio.gather(
+        kube_version_of(session), api_versions_of(session, catalog), default_post_render_strategy_of(session)
+    )
     lookup, found = cluster_objects(session)
-    return ClusterRenderInputs(session.access.context, version or None, api_versions, lookup, found)
+    return ClusterRenderInputs(session.access.context, version or None, api_versions, lookup, found, strategy)

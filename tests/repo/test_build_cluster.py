@@ -278,3 +278,57 @@ def test_a_cluster_that_does_not_answer(
     # a build of Kustomizations alone never asks a cluster; nor does --offline
     assert phoebe("build", "ks", "--repo", str(root), kubeconfig=gone).code == 0
     assert phoebe("build", "hr", "--repo", str(root), "--offline", kubeconfig=gone).code == 0
+
+
+def _helm_controller(namespace: str, args: list[str]) -> dict[str, Any]:
+    labels = {"app": "helm-controller"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "helm-controller", "namespace": namespace},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [{"name": "manager", "image": "ghcr.io/fluxcd/helm-controller:v1.6.4", "args": args}]
+                },
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(("args", "hook_labelled"), [([], True), (["--feature-gates=UseHelm3Defaults=true"], False)])
+def test_hooks_are_post_rendered_as_the_clusters_helm_controller_does(
+    cluster: Cluster,
+    namespace: str,
+    write_repo: RepoWriter,
+    phoebe: PhoebeRunner,
+    args: list[str],
+    hook_labelled: bool,
+) -> None:
+    """helm-controller v1.6 post-renders hooks (Helm 4's Combined) unless it runs with the
+    UseHelm3Defaults gate (Helm 3's NoHooks): the build reads its Deployment (here in a namespace
+    of the test's own, given as --flux-namespace)."""
+    from tests.repo.test_build import _chart_files, _local_chart
+
+    cluster.api.apply(_helm_controller(namespace, args))
+    files = {
+        "kubernetes/flux/cluster.yaml": GIT_REPOSITORY + "---\n" + flux_ks("apps", "./apps"),
+        "apps/kustomization.yaml": kustomization_yaml("hr.yaml"),
+        "apps/hr.yaml": _hr("widgets", "apps", _local_chart()),
+        **_chart_files("widgets"),
+    }
+    root = write_repo(files)
+
+    result = phoebe(
+        "build", "hr", "--repo", str(root), "-o", "json", "--flux-namespace", namespace, kubeconfig=cluster.kubeconfig
+    )
+
+    assert result.code == 0, result.stderr
+    [release] = json.loads(result.stdout)["helmReleases"]
+    hook = next(o for o in release["objects"] if o["kind"] == "Job")
+    deployment = next(o for o in release["objects"] if o["kind"] == "Deployment")
+    assert "helm.toolkit.fluxcd.io/name" in deployment["metadata"]["labels"]
+    assert ("helm.toolkit.fluxcd.io/name" in (hook["metadata"].get("labels") or {})) is hook_labelled
