@@ -129,11 +129,24 @@ def declared_snapshot(model: RepoModel) -> Snapshot:
 
 def _block_unsatisfiable(objects: dict[ObjectRef, FluxObject]) -> None:
     """A dependsOn cycle, or a dependency declared nowhere, keeps Flux from ever reconciling an
-    object (DependencyNotReady for ever; ``validate`` reports both as errors): such objects are
-    not ready in the checkout's view either, and their tree says why."""
+    object (DependencyNotReady for ever; ``validate`` reports both as errors); so does a
+    dependency whose build fails (it never becomes Ready). Such objects are not ready in the
+    checkout's view either, and their tree says why."""
     from phoebe_cli.flux.tree import unsatisfiable
 
-    for ref, why in unsatisfiable(objects).items():
+    blocked = unsatisfiable(objects)
+    failed = {ref for ref, obj in objects.items() if obj.state is State.FAILED}
+    changed = True
+    while changed:  # a dependent of a failing build waits, and so do its own dependents
+        changed = False
+        for ref, obj in objects.items():
+            if ref in blocked or ref in failed:
+                continue
+            bad = next((d for d in obj.depends_on if d in failed or d in blocked), None)
+            if bad is not None:
+                blocked[ref] = f"dependency '{bad.namespace}/{bad.name}' is not ready"
+                changed = True
+    for ref, why in blocked.items():
         obj = objects[ref]
         if obj.state is not State.READY:
             continue  # failing for its own reason already (its build)

@@ -70,3 +70,40 @@ def test_a_dependency_cycle_is_blocked_and_exits_1(write_repo: RepoWriter, phoeb
     assert states["lost"] == ("failed", "missing")
     assert states["fine"] == ("ready", None)
     assert json.loads(document.stdout)["healthy"] is False
+
+
+def test_a_dependency_whose_build_fails_blocks_its_dependents(write_repo: RepoWriter, phoebe: PhoebeRunner) -> None:
+    """Flux keeps a Kustomization DependencyNotReady while its dependency never becomes Ready: the
+    checkout's view showed the dependents ready behind a build that fails."""
+    root = _repo(
+        write_repo,
+        {
+            "broken": flux_ks("broken", "./apps/nowhere", "default"),  # the path does not exist
+            "app": flux_ks("app", "./apps/app", "default", extra="dependsOn:\n  - name: broken"),
+            "late": flux_ks("late", "./apps/late", "default", extra="dependsOn:\n  - name: app"),
+            "fine": flux_ks("fine", "./apps/fine", "default"),
+        },
+    )
+
+    tree = phoebe("status", "--repo", str(root))
+    document = json.loads(phoebe("status", "--repo", str(root), "-o", "json").stdout)
+
+    assert tree.code == 1, tree.stdout
+    lines = {line.split()[2]: line for line in tree.stdout.splitlines() if "Kustomization/default/" in line}
+    assert lines["Kustomization/default/fine"].split()[1] == "✓"
+    for name in ("broken", "app", "late"):
+        assert lines[f"Kustomization/default/{name}"].split()[1] == "✗", lines
+    cause = "BuildFailed: kustomization path not found: ./apps/nowhere"
+    assert lines["Kustomization/default/app"].endswith(f"blocked by broken ← {cause}")
+    assert lines["Kustomization/default/late"].endswith(f"blocked by app ← blocked by broken ← {cause}")
+    chains = {
+        o["name"]: ([c["name"] for c in (o["blockedBy"] or {}).get("chain", [])], o["reason"])
+        for o in document["objects"]
+        if o["namespace"] == "default"
+    }
+    assert chains == {
+        "app": (["broken"], "DependencyNotReady"),
+        "broken": ([], "BuildFailed"),
+        "fine": ([], "Built"),
+        "late": (["app", "broken"], "DependencyNotReady"),
+    }
