@@ -79,6 +79,17 @@ def binaries_env(monkeypatch: pytest.MonkeyPatch, home: str) -> Iterator[None]:
             monkeypatch.setenv("XDG_CACHE_HOME", own)
 
 
+def served_widgets(monkeypatch: pytest.MonkeyPatch, home: str, served: Path, repository: str, *versions: str) -> Path:
+    """The fixture chart widgets packaged in each of ``versions`` into the Helm repository
+    ``served/repository`` (index included), with the session's helm; returns ``served``."""
+    from tests.support.chartrepo import CHARTS_DIR, package_chart
+
+    with binaries_env(monkeypatch, home):
+        for version in versions:
+            package_chart(CHARTS_DIR / "widgets", served / repository, version=version)
+    return served
+
+
 def go_oracle(ensure: Callable[[], Path], what: str) -> Path:
     """A Go oracle of a differential test, built (or reused): skipped without Go, failed when it
     does not build."""

@@ -25,6 +25,7 @@ from tests.repo.conftest import (
     config_map,
     flux_ks,
     kustomization_yaml,
+    served_widgets,
 )
 from tests.support.chartrepo import CHARTS_DIR, ChartRepository, package_chart
 
@@ -362,10 +363,7 @@ def test_http_repository_basic_auth_ranges_and_the_caches(
     monkeypatch: pytest.MonkeyPatch,
     binaries_home: str,
 ) -> None:
-    served = tmp_path / "served"
-    with binaries_env(monkeypatch, binaries_home):
-        for version in ("1.0.0", "1.1.0", "2.0.0-rc.1"):
-            package_chart(CHARTS_DIR / "widgets", served / "stable", version=version)
+    served = served_widgets(monkeypatch, binaries_home, tmp_path / "served", "stable", "1.0.0", "1.1.0", "2.0.0-rc.1")
     with ChartRepository(served, auth=("reader", "pa55word")) as server:
         url = f"{server.base_url}/stable"
         apps = {
@@ -643,10 +641,7 @@ def test_dependencies_a_checkout_chart_does_not_vendor_are_added(
     monkeypatch: pytest.MonkeyPatch,
     binaries_home: str,
 ) -> None:
-    served = tmp_path / "served"
-    with binaries_env(monkeypatch, binaries_home):
-        for version in ("1.0.0", "1.1.0", "2.0.0"):
-            package_chart(CHARTS_DIR / "widgets", served / "stable", version=version)
+    served = served_widgets(monkeypatch, binaries_home, tmp_path / "served", "stable", "1.0.0", "1.1.0", "2.0.0")
     with ChartRepository(served) as server:
         url = f"{server.base_url}/stable"
         deps = (
@@ -751,9 +746,7 @@ def test_a_dependency_that_cannot_be_added_makes_the_release_partial(
 def test_a_dependency_uses_the_credentials_of_the_helmrepository_at_its_url(
     write_repo: RepoWriter, phoebe: PhoebeRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, binaries_home: str
 ) -> None:
-    served = tmp_path / "served"
-    with binaries_env(monkeypatch, binaries_home):
-        package_chart(CHARTS_DIR / "widgets", served / "private", version="1.0.0")
+    served = served_widgets(monkeypatch, binaries_home, tmp_path / "served", "private", "1.0.0")
     with ChartRepository(served, auth=("reader", "pa55word")) as server:
         url = f"{server.base_url}/private/"  # source-controller normalises the trailing slash
         deps = f"  - name: widgets\n    version: 1.0.0\n    repository: {url}\n  - name: common\n    version: '*'\n"
@@ -800,9 +793,7 @@ def test_repositories_behind_a_private_ca_and_client_certificates(
 
     ca = PrivateCA()
     server_cert, client_cert = ca.server(), ca.client()
-    served = tmp_path / "served"
-    with binaries_env(monkeypatch, binaries_home):
-        package_chart(CHARTS_DIR / "widgets", served / "stable", version="1.0.0")
+    served = served_widgets(monkeypatch, binaries_home, tmp_path / "served", "stable", "1.0.0")
     with (
         ChartRepository(served, tls=(server_cert.cert, server_cert.key)) as private,
         ChartRepository(served, tls=(server_cert.cert, server_cert.key), client_ca=ca.cert) as mutual,

@@ -16,9 +16,9 @@ import yaml
 
 from phoebe_cli.flux.secrets import MASK
 from tests.conftest import Cluster, PhoebeRunner
-from tests.repo.conftest import GIT_REPOSITORY, RepoWriter, binaries_env, flux_ks, kustomization_yaml
+from tests.repo.conftest import GIT_REPOSITORY, RepoWriter, flux_ks, kustomization_yaml, served_widgets
 from tests.repo.test_build import _from_repository, _helm_repository, _hr
-from tests.support.chartrepo import CHARTS_DIR, ChartRepository, package_chart
+from tests.support.chartrepo import ChartRepository
 
 pytestmark = [pytest.mark.repo, pytest.mark.cluster]
 
@@ -180,9 +180,7 @@ def test_chart_credentials_from_the_cluster(
     tmp_path: Path,
     binaries_home: str,
 ) -> None:
-    served = tmp_path / "served"
-    with binaries_env(monkeypatch, binaries_home):
-        package_chart(CHARTS_DIR / "widgets", served / "stable", version="1.2.0")
+    served = served_widgets(monkeypatch, binaries_home, tmp_path / "served", "stable", "1.2.0")
     with ChartRepository(served, auth=("reader", "pa55word")) as server:
         url = f"{server.base_url}/stable"
         root = _checkout(

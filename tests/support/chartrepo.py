@@ -36,7 +36,15 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CHARTS_DIR", "ChartRepository", "chart_repository", "helm_binary", "index_repository", "package_chart"]
+__all__ = [
+    "CHARTS_DIR",
+    "ChartRepository",
+    "chart_repository",
+    "gzipped_tar",
+    "helm_binary",
+    "index_repository",
+    "package_chart",
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 CHARTS_DIR = REPO_ROOT / "tests" / "fixtures" / "charts"
@@ -47,6 +55,22 @@ def helm_binary() -> Path:
     from tests.cluster.build import ensure_program, helm_program
 
     return ensure_program(helm_program())
+
+
+def gzipped_tar(files: dict[str, str]) -> bytes:
+    """A .tgz of ``files`` (path in the archive -> text), made in memory: a chart package
+    without helm."""
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def _helm(*args: str, cwd: Path | None = None) -> str:

@@ -3,26 +3,13 @@ each gets the complete chart, none sees another's half-unpacked files."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 from pathlib import Path
 
 import pytest
 
 from phoebe_cli.repo.charts import cached_package, chart_cache, store_package, with_version
-
-
-def _package(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
+from tests.support.chartrepo import gzipped_tar
 
 CHART = {
     "web/Chart.yaml": "apiVersion: v2\nname: web\nversion: 1.0.0\n",
@@ -38,7 +25,7 @@ def test_the_same_package_stored_by_many_threads_at_once(tmp_path: Path, monkeyp
 
 
 def _store_at_once(files: dict[str, str]) -> None:
-    data = _package(files)
+    data = gzipped_tar(files)
     start = threading.Barrier(8)
     results: list[object] = []
 
@@ -75,7 +62,7 @@ def _store_at_once(files: dict[str, str]) -> None:
 
 def test_a_crashed_runs_half_written_entry_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    data = _package(CHART)
+    data = gzipped_tar(CHART)
     import hashlib
 
     half = chart_cache() / hashlib.sha256(data).hexdigest() / "web" / "templates"

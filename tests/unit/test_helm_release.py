@@ -5,8 +5,6 @@ handling, the chart package cache, and Secret values kept out of what build prin
 from __future__ import annotations
 
 import hashlib
-import io
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from phoebe_cli.kube.charts import FetchFailed, OciReference, chart_layer, resol
 from phoebe_cli.repo.charts import ChartProblem, parse_index, store_package
 from phoebe_cli.repo.helm import split_manifest
 from phoebe_cli.usecases.build import RenderedRelease, _masked_strings
+from tests.support.chartrepo import gzipped_tar
 
 
 @pytest.mark.parametrize(
@@ -264,20 +263,9 @@ def test_oci_references_and_manifests() -> None:
     assert chart_layer({"layers": []}) is None
 
 
-def _package(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
-
-
 def test_chart_packages_are_cached_by_digest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    data = _package({"demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 1.0.0\n", "demo/templates/a.yaml": ""})
+    data = gzipped_tar({"demo/Chart.yaml": "apiVersion: v2\nname: demo\nversion: 1.0.0\n", "demo/templates/a.yaml": ""})
     chart = store_package(data)
     digest = hashlib.sha256(data).hexdigest()
     assert (chart.name, chart.version, chart.digest) == ("demo", "1.0.0", f"sha256:{digest}")
@@ -287,7 +275,7 @@ def test_chart_packages_are_cached_by_digest(tmp_path: Path, monkeypatch: pytest
     with pytest.raises(ChartProblem, match="digest"):
         store_package(data, "sha256:" + "0" * 64)
     with pytest.raises(ChartProblem, match="out of it"):
-        store_package(_package({"../evil/Chart.yaml": "name: x\n"}))
+        store_package(gzipped_tar({"../evil/Chart.yaml": "name: x\n"}))
     with pytest.raises(ChartProblem, match="gzipped tar"):
         store_package(b"not a chart")
 
