@@ -274,6 +274,14 @@ class KubeClient:
                     if _resendable(method, query) and await retries.lost():
                         continue
                     raise retries.told(_transport_error(exc, self.access)) from exc
+                except httpx.LocalProtocolError as exc:
+                    # h2 refuses to go on with a stream the server closed while the request was
+                    # still being sent (the API server answers a refused write before reading
+                    # its body): ask again over HTTP/1.1, where that answer arrives whole
+                    if _stream_closed(exc) and _resendable(method, query) and await retries.lost():
+                        http = self._fallback()
+                        continue
+                    raise retries.told(_transport_error(exc, self.access)) from exc
                 except httpx.HTTPError as exc:
                     raise _transport_error(exc, self.access) from exc
             if response.is_success:
@@ -380,6 +388,10 @@ class KubeClient:
 
 def _resendable(method: str, query: Mapping[str, str]) -> bool:
     return method.upper() in IDEMPOTENT_METHODS or query.get("dryRun") == "All"
+
+
+def _stream_closed(exc: BaseException) -> bool:
+    return any(type(cause).__name__ == "StreamClosedError" for cause in _causes(exc))
 
 
 def _connection_terminated(exc: httpx.RemoteProtocolError) -> bool:
@@ -556,7 +568,7 @@ def _transport_error(exc: httpx.HTTPError, access: ClusterAccess) -> ClusterErro
             return ClusterUnreachable(f"cannot reach the cluster at {server}: host name not found", detail=text)
         if isinstance(cause, ConnectionRefusedError):
             return ClusterUnreachable(f"cannot reach the cluster at {server}: connection refused", detail=text)
-        if type(cause).__name__ == "StreamClosedError":  # h2: the server reset or dropped the stream
+        if _stream_closed(cause):  # h2: the server reset or dropped the stream
             return ClusterUnreachable(
                 f"the connection to {server} lost the request (HTTP/2 stream closed)", detail=text
             )
